@@ -1,0 +1,38 @@
+"""Citation markers: find ``[n]`` in generated text, drop those that point to no source."""
+
+from __future__ import annotations
+
+import re
+
+# [1], [2, 3] and [1][2] forms; the inside of one bracket may list several numbers.
+MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+
+
+def cited_numbers(text: str) -> list[int]:
+    """Source numbers cited in ``text``, in order of first appearance, each once."""
+    seen: dict[int, None] = {}
+    for m in MARKER.finditer(text):
+        for n in m.group(1).split(","):
+            seen.setdefault(int(n), None)
+    return list(seen)
+
+
+def strip_invalid(text: str, n_sources: int) -> tuple[str, list[int]]:
+    """Remove citation numbers outside ``1..n_sources``; return ``(text, valid numbers cited)``.
+
+    ``"A [1][7]. B [2, 9]."`` with 2 sources becomes ``"A [1]. B [2]."``.
+    """
+
+    def fix(m: re.Match[str]) -> str:
+        keep = [n for n in (int(x) for x in m.group(1).split(",")) if 1 <= n <= n_sources]
+        return "".join(f"[{n}]" for n in keep)
+
+    cleaned = MARKER.sub(fix, text)
+    cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", cleaned)
+    cleaned = re.sub(r"[ \t]{2,}", " ", cleaned).strip()
+    return cleaned, cited_numbers(cleaned)
+
+
+def remove_markers(text: str) -> str:
+    """Text with every ``[n]`` marker removed (for scoring answer text against a gold answer)."""
+    return re.sub(r"\s+([.,;:!?])", r"\1", MARKER.sub("", text)).strip()

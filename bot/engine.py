@@ -1,0 +1,214 @@
+"""The async core: ``SupportEngine.answer(question, history=..., audience=...) -> Answer``.
+
+Pipeline: retrieve (hybrid, audience-filtered) → decide whether the sources support an answer
+(abstention) → generate with the configured generator → validate citations → ``Answer``.
+Blocking work (embedding, Qdrant local mode, the extractive generator) runs in worker threads,
+so the event loop stays free and many questions can be answered concurrently.
+
+Follow-up questions: the most recent earlier *user* turn is passed to retrieval as context; the
+retriever searches with the question alone and with "previous question + question", and fuses
+all lists (see :mod:`knowledge.retrieval`). A self-contained question still ranks its own hits
+first; an elliptic one ("and for part-timers?") borrows its topic from the previous turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot import abstention
+from bot.citations import MARKER, strip_invalid
+from bot.generators.base import Generation, GeneratorError, SourceText
+from bot.generators.extractive import ExtractiveGenerator
+from bot.generators.openai_compat import OpenAICompatibleGenerator
+from bot.models import Answer, Citation, RetrievedChunk, Timings, Turn
+from bot.prompt import load_few_shot
+from bot.settings import Settings
+from knowledge.base import KnowledgeBase
+from knowledge.ingestion import IngestReport
+from knowledge.retrieval import Hit, RetrievalResult, keep_top_sources
+
+log = logging.getLogger(__name__)
+
+ABSTAIN_TEXT = (
+    "I couldn't find this in the documents I have, so I'd rather not guess. "
+    "Please ask {human}, who can help."
+)
+FALLBACK_NOTICE = (
+    "The language model did not respond, so this answer quotes the most relevant passages."
+)
+UNAVAILABLE_TEXT = (
+    "The language model is not responding right now and no passage answers this directly. "
+    "Please try again later or ask {human}."
+)
+RETRIEVAL_DEPTH = 20  # hits fetched before keeping the top distinct sources
+
+
+def _renumber(text: str, numbers: Sequence[int]) -> str:
+    """Rewrite cited numbers to 1..m in order of first citation (``numbers`` is that order)."""
+    new = {old: i for i, old in enumerate(numbers, start=1)}
+
+    def fix(m: re.Match[str]) -> str:
+        return "".join(f"[{new[int(x)]}]" for x in m.group(1).split(",") if int(x) in new)
+
+    return MARKER.sub(fix, text)
+
+
+class SupportEngine:
+    """Answers questions from the knowledge base. Build it with :meth:`from_settings`.
+
+    Safe to call :meth:`answer` concurrently from one event loop.
+    """
+
+    def __init__(self, settings: Settings, kb: KnowledgeBase) -> None:
+        self.settings = settings
+        self.kb = kb
+        self.extractive = ExtractiveGenerator(kb.embedder, kb.sparse)
+        self.llm: OpenAICompatibleGenerator | None = None
+        if settings.generator == "openai":
+            key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+            self.llm = OpenAICompatibleGenerator(
+                base_url=settings.openai_base_url,
+                model=settings.openai_model,
+                api_key=key,
+                timeout_s=settings.llm_timeout_s,
+                max_retries=settings.llm_max_retries,
+                temperature=settings.llm_temperature,
+                examples=load_few_shot(settings.few_shot_path),
+                human_contact=settings.human_contact,
+            )
+        self.threshold = (
+            settings.abstain_threshold
+            if settings.abstain_threshold is not None
+            else abstention.DEFAULT_THRESHOLD
+        )
+        # Qdrant local mode is not meant for concurrent calls from several threads.
+        self._kb_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> SupportEngine:
+        """Load the model, open the index. Raises what :meth:`KnowledgeBase.open` raises."""
+        settings = settings or Settings()
+        return cls(settings, KnowledgeBase.open(settings))
+
+    # -- ingestion ----------------------------------------------------------------------------
+    async def ingest(
+        self, paths: Sequence[Path], *, audience: str | None = None, progress: bool = False
+    ) -> IngestReport:
+        """Ingest files/folders in a worker thread (see :class:`knowledge.ingestion.Ingestor`)."""
+
+        def work() -> IngestReport:
+            with self._kb_lock:
+                return self.kb.ingest(paths, audience=audience, progress=progress)
+
+        return await asyncio.to_thread(work)
+
+    # -- answering ----------------------------------------------------------------------------
+    def _retrieve(self, question: str, audience: str, context: str | None) -> RetrievalResult:
+        with self._kb_lock:
+            return self.kb.retrieve(
+                question, audience=audience, limit=RETRIEVAL_DEPTH, context=context
+            )
+
+    async def answer(
+        self, question: str, *, history: Sequence[Turn] = (), audience: str = "public"
+    ) -> Answer:
+        """Answer one question.
+
+        Args:
+            question: the user's message.
+            history: earlier turns, oldest first (used for retrieval context and by LLMs).
+            audience: ``public`` (never sees internal chunks) or ``internal``.
+
+        Raises:
+            ValueError: empty question or unknown audience.
+        """
+        question = question.strip()
+        if not question:
+            raise ValueError("empty question")
+        if audience not in ("public", "internal"):
+            raise ValueError(f"audience must be 'public' or 'internal', not {audience!r}")
+        t0 = time.perf_counter()
+        context = next((t.text for t in reversed(history) if t.role == "user"), None)
+        result = await asyncio.to_thread(self._retrieve, question, audience, context)
+        retrieved = tuple(
+            RetrievedChunk(h.chunk.chunk_id, h.chunk.doc_id, h.score, h.chunk.page)
+            for h in result.hits
+        )
+        sources = keep_top_sources(result.hits, self.settings.top_k)
+        decision = abstention.decide(sources, self.threshold)
+        t1 = time.perf_counter()
+
+        def finish(text: str, cited: tuple[Citation, ...], generator: str, **kw: object) -> Answer:
+            t2 = time.perf_counter()
+            timings = Timings(
+                embed_ms=result.embed_ms, search_ms=result.search_ms, rerank_ms=result.rerank_ms,
+                generate_ms=(t2 - t1) * 1000, total_ms=(t2 - t0) * 1000,
+            )
+            return Answer(
+                question=question, text=text, citations=cited, abstained=kw.pop("abstained", False),  # type: ignore[arg-type]
+                confidence=decision.confidence, generator=generator, audience=audience,
+                timings=timings, retrieved=retrieved, **kw,  # type: ignore[arg-type]
+            )
+
+        human = self.settings.human_contact
+        if decision.abstain:
+            return finish(ABSTAIN_TEXT.format(human=human), (), "abstention", abstained=True)
+
+        texts = [
+            SourceText(i, h.chunk.title + (f", {h.chunk.locator}" if h.chunk.locator else ""),
+                       h.chunk.text, h.similarity)
+            for i, h in enumerate(sources, start=1)
+        ]
+        degraded, notice = False, None
+        generation: Generation
+        if self.llm is not None:
+            try:
+                generation = await self.llm.generate(question, texts, history)
+            except GeneratorError as exc:
+                log.warning("LLM generator failed (%s); falling back to extractive", exc)
+                generation = await asyncio.to_thread(self.extractive.generate, question, texts)
+                degraded, notice = True, FALLBACK_NOTICE
+                if not generation.text:
+                    return finish(
+                        UNAVAILABLE_TEXT.format(human=human), (), "unavailable",
+                        degraded=True, notice=str(exc),
+                    )
+        else:
+            generation = await asyncio.to_thread(self.extractive.generate, question, texts)
+        if not generation.text:
+            return finish(ABSTAIN_TEXT.format(human=human), (), "abstention", abstained=True)
+
+        text, numbers = strip_invalid(generation.text, len(sources))
+        text = _renumber(text, numbers)
+        citations = tuple(
+            self._citation(new, sources[old - 1]) for new, old in enumerate(numbers, start=1)
+        )
+        return finish(
+            text, citations, generation.generator, degraded=degraded, notice=notice,
+            uncited=not citations,
+        )
+
+    @staticmethod
+    def _citation(number: int, hit: Hit) -> Citation:
+        c = hit.chunk
+        return Citation(
+            number=number, chunk_id=c.chunk_id, doc_id=c.doc_id, title=c.title, uri=c.uri,
+            snippet=c.text, score=hit.score, page=c.page, section=c.section, audience=c.audience,
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the index (local-mode folder lock)."""
+        self.kb.close()
+
+    async def aclose(self) -> None:
+        """Close the LLM client and the index."""
+        if self.llm is not None:
+            await self.llm.aclose()
+        self.close()

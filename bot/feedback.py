@@ -1,0 +1,346 @@
+"""Feedback store: every answer the bot gives, and the 👍/👎 votes people leave on it.
+
+SQLAlchemy 2 over SQLite by default (``<data_dir>/feedback.db``, WAL mode) or PostgreSQL via
+``DATABASE_URL``. Methods are ``async`` and run the blocking database work in a worker thread so
+adapters never block the event loop.
+
+Votes are one per (answer, user): a second vote by the same person replaces the first (an
+``INSERT … ON CONFLICT DO UPDATE`` upsert, atomic in both SQLite and PostgreSQL, so two votes
+arriving at once never produce two rows and never lose one). Slack/Discord event ids are
+recorded in ``processed_events`` so several replicas sharing the database answer an event once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from bot.models import Answer
+
+T = TypeVar("T")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the feedback tables."""
+
+
+class AnswerRow(Base):
+    """One answer given by the bot, with what it was built from."""
+
+    __tablename__ = "answers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    platform: Mapped[str] = mapped_column(String(32), default="console")
+    channel_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    user_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    thread_ref: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    message_ref: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    audience: Mapped[str] = mapped_column(String(16))
+    question: Mapped[str] = mapped_column(Text)
+    answer_text: Mapped[str] = mapped_column(Text)
+    citations: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    retrieved: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    generator: Mapped[str] = mapped_column(String(64))
+    abstained: Mapped[bool] = mapped_column(Boolean)
+    degraded: Mapped[bool] = mapped_column(Boolean, default=False)
+    confidence: Mapped[float] = mapped_column(Float)
+    latency_ms: Mapped[float] = mapped_column(Float)
+
+
+class VoteRow(Base):
+    """A person's current vote on an answer: +1 (👍) or -1 (👎), with an optional comment."""
+
+    __tablename__ = "votes"
+    __table_args__ = (UniqueConstraint("answer_id", "user_id", name="uq_vote_answer_user"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    answer_id: Mapped[str] = mapped_column(ForeignKey("answers.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(String(128))
+    value: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(32))
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class ProcessedEvent(Base):
+    """A platform event id already handled (deduplication of retried deliveries)."""
+
+    __tablename__ = "processed_events"
+
+    platform: Mapped[str] = mapped_column(String(32), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+@dataclass(frozen=True)
+class VoteRecord:
+    """A stored vote as returned by :meth:`FeedbackStore.votes`."""
+
+    answer_id: str
+    user_id: str
+    value: int
+    source: str
+    comment: str | None
+
+
+@dataclass(frozen=True)
+class AnswerRecord:
+    """A stored answer as returned by :meth:`FeedbackStore.get_answer`."""
+
+    id: str
+    platform: str
+    channel_id: str | None
+    user_id: str | None
+    message_ref: str | None
+    audience: str
+    question: str
+    answer_text: str
+    citations: list[dict[str, Any]]
+    retrieved: list[dict[str, Any]]
+    generator: str
+    abstained: bool
+    latency_ms: float
+    created_at: datetime
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets readers and one writer proceed together; busy_timeout makes concurrent writers
+    # wait for the lock instead of failing (https://www.sqlite.org/wal.html).
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Create the SQLAlchemy engine for ``url`` (SQLite gets WAL, a busy timeout and threads)."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class FeedbackStore:
+    """Answers, votes and processed event ids; see the module docstring.
+
+    Args:
+        url: a SQLAlchemy database URL (``sqlite:///path`` or ``postgresql+psycopg://…``).
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine = make_engine(url)
+        Base.metadata.create_all(self._engine)
+        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+
+    # -- plumbing -----------------------------------------------------------------------------
+    async def _run(self, fn: Callable[[Session], T]) -> T:
+        def work() -> T:
+            with self._sessions.begin() as session:
+                return fn(session)
+
+        return await asyncio.to_thread(work)
+
+    def _insert(self, table: Any) -> Any:
+        dialect = self._engine.dialect.name
+        if dialect == "postgresql":
+            return postgresql.insert(table)
+        if dialect == "sqlite":
+            return sqlite.insert(table)
+        raise NotImplementedError(f"feedback store supports SQLite and PostgreSQL, not {dialect}")
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._engine.dispose()
+
+    # -- answers ------------------------------------------------------------------------------
+    async def record_answer(
+        self,
+        answer: Answer,
+        *,
+        platform: str = "console",
+        channel_id: str | None = None,
+        user_id: str | None = None,
+        thread_ref: str | None = None,
+        message_ref: str | None = None,
+    ) -> str:
+        """Store an answer and return its id (a UUID4 string)."""
+        answer_id = str(uuid.uuid4())
+        row = AnswerRow(
+            id=answer_id,
+            platform=platform,
+            channel_id=channel_id,
+            user_id=user_id,
+            thread_ref=thread_ref,
+            message_ref=message_ref,
+            audience=answer.audience,
+            question=answer.question,
+            answer_text=answer.text,
+            citations=[asdict(c) for c in answer.citations],
+            retrieved=[asdict(r) for r in answer.retrieved],
+            generator=answer.generator,
+            abstained=answer.abstained,
+            degraded=answer.degraded,
+            confidence=answer.confidence,
+            latency_ms=answer.timings.total_ms,
+        )
+        await self._run(lambda s: s.add(row))
+        return answer_id
+
+    async def link_message(self, answer_id: str, message_ref: str) -> None:
+        """Record the platform message that shows the answer (e.g. ``"C123:1700000000.0001"``)."""
+
+        def work(s: Session) -> None:
+            row = s.get(AnswerRow, answer_id)
+            if row is None:
+                raise KeyError(answer_id)
+            row.message_ref = message_ref
+
+        await self._run(work)
+
+    async def answer_id_for_message(self, platform: str, message_ref: str) -> str | None:
+        """The id of the answer shown by a platform message, or ``None`` if it is not ours."""
+        stmt = select(AnswerRow.id).where(
+            AnswerRow.platform == platform, AnswerRow.message_ref == message_ref
+        )
+        return await self._run(lambda s: s.scalars(stmt).first())
+
+    async def get_answer(self, answer_id: str) -> AnswerRecord | None:
+        """The stored answer, or ``None``."""
+
+        def work(s: Session) -> AnswerRecord | None:
+            r = s.get(AnswerRow, answer_id)
+            if r is None:
+                return None
+            return AnswerRecord(
+                id=r.id, platform=r.platform, channel_id=r.channel_id, user_id=r.user_id,
+                message_ref=r.message_ref, audience=r.audience, question=r.question,
+                answer_text=r.answer_text, citations=r.citations, retrieved=r.retrieved,
+                generator=r.generator, abstained=r.abstained, latency_ms=r.latency_ms,
+                created_at=r.created_at,
+            )
+
+        return await self._run(work)
+
+    # -- votes --------------------------------------------------------------------------------
+    async def vote(self, answer_id: str, user_id: str, value: int, *, source: str) -> None:
+        """Set ``user_id``'s vote on the answer to ``value`` (+1 or -1), replacing any earlier one.
+
+        Raises:
+            ValueError: ``value`` is not +1 or -1.
+            KeyError: no answer with that id.
+        """
+        if value not in (1, -1):
+            raise ValueError(f"a vote is +1 or -1, not {value!r}")
+        now = _now()
+        stmt = self._insert(VoteRow).values(
+            answer_id=answer_id, user_id=user_id, value=value, source=source,
+            created_at=now, updated_at=now,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["answer_id", "user_id"],
+            set_={"value": value, "source": source, "updated_at": now},
+        )
+        try:
+            await self._run(lambda s: s.execute(stmt))
+        except IntegrityError as exc:  # foreign key: the answer does not exist
+            raise KeyError(answer_id) from exc
+
+    async def withdraw_vote(self, answer_id: str, user_id: str, value: int | None = None) -> bool:
+        """Delete ``user_id``'s vote; with ``value``, only if the vote has that value.
+
+        Returns whether a vote was deleted. (Removing a 👎 reaction must not withdraw a 👍 that
+        the same person cast afterwards.)
+        """
+
+        def work(s: Session) -> bool:
+            stmt = select(VoteRow).where(VoteRow.answer_id == answer_id, VoteRow.user_id == user_id)
+            row = s.scalars(stmt).first()
+            if row is None or (value is not None and row.value != value):
+                return False
+            s.delete(row)
+            return True
+
+        return await self._run(work)
+
+    async def comment(self, answer_id: str, user_id: str, text: str) -> None:
+        """Attach a free-text comment ("what was wrong?") to the person's vote, creating a 👎
+        vote if they have none yet."""
+        now = _now()
+        stmt = self._insert(VoteRow).values(
+            answer_id=answer_id, user_id=user_id, value=-1, source="comment", comment=text,
+            created_at=now, updated_at=now,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["answer_id", "user_id"], set_={"comment": text, "updated_at": now}
+        )
+        await self._run(lambda s: s.execute(stmt))
+
+    async def votes(self, answer_id: str | None = None) -> list[VoteRecord]:
+        """All current votes, or those on one answer."""
+        stmt = select(VoteRow)
+        if answer_id is not None:
+            stmt = stmt.where(VoteRow.answer_id == answer_id)
+
+        def work(s: Session) -> list[VoteRecord]:
+            return [
+                VoteRecord(r.answer_id, r.user_id, r.value, r.source, r.comment)
+                for r in s.scalars(stmt)
+            ]
+
+        return await self._run(work)
+
+    # -- event deduplication ------------------------------------------------------------------
+    async def claim_event(self, platform: str, event_id: str) -> bool:
+        """Mark an event as handled; ``True`` the first time, ``False`` for a repeat delivery."""
+        stmt = (
+            self._insert(ProcessedEvent)
+            .values(platform=platform, event_id=event_id, created_at=_now())
+            .on_conflict_do_nothing(index_elements=["platform", "event_id"])
+        )
+        result = await self._run(lambda s: s.execute(stmt))
+        return bool(getattr(result, "rowcount", 0))
+
+    async def answers(self, limit: int | None = None) -> Sequence[AnswerRecord]:
+        """Stored answers, newest first."""
+        stmt = select(AnswerRow.id).order_by(AnswerRow.created_at.desc())
+        if limit:
+            stmt = stmt.limit(limit)
+        ids = await self._run(lambda s: list(s.scalars(stmt)))
+        out = []
+        for answer_id in ids:
+            rec = await self.get_answer(answer_id)
+            if rec is not None:
+                out.append(rec)
+        return out

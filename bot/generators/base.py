@@ -1,0 +1,27 @@
+"""Types shared by the generators."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class GeneratorError(RuntimeError):
+    """The generator could not produce an answer (timeout, HTTP error, bad response)."""
+
+
+@dataclass(frozen=True)
+class SourceText:
+    """A numbered source handed to a generator: ``[number] label`` and its text."""
+
+    number: int
+    label: str
+    text: str
+    similarity: float = 0.0
+
+
+@dataclass(frozen=True)
+class Generation:
+    """Generated answer text with ``[n]`` markers referring to ``SourceText.number``."""
+
+    text: str
+    generator: str

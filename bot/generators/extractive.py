@@ -1,0 +1,117 @@
+"""The embedded generator: answer with the source sentences that best answer the question.
+
+No language model and no key. The sentences of the top sources are scored by the cosine
+similarity of their embedding to the question's (same model as retrieval) plus a lexical term
+that rewards covering the question's content words, and a small prior for higher-ranked
+sources. The best sentences (up to ``max_sentences``, within a word budget) are returned in
+reading order, each followed by the ``[n]`` of its source.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.generators.base import Generation, SourceText
+from knowledge.embedding import Embedder
+from knowledge.sparse import SparseEncoder
+
+# Sentence boundary: end punctuation followed by space and an upper-case letter, digit or quote,
+# or a line that starts a list item.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9•\-])|\n\s*(?=[•\-\*]|\d+[.)]\s)")
+_BULLET = re.compile(r"^\s*(?:[•\-\*]|\d+[.)])\s*")
+
+LEXICAL_WEIGHT = 0.35
+RANK_PRIOR = 0.03  # score lost per source rank below the first
+MIN_WORDS, MAX_WORDS = 4, 90
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    source: int
+    position: int
+    text: str
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split chunk text into sentences; PDF line breaks inside a sentence are joined."""
+    text = re.sub(r"[ \t]+", " ", text)
+    text = re.sub(r"(?<![.!?:])\n(?!\s*(?:[•\-\*]|\d+[.)]\s))", " ", text)
+    parts = (_BULLET.sub("", p).strip() for p in _SENTENCE_END.split(text))
+    return [" ".join(p.split()) for p in parts if p and p.strip()]
+
+
+class ExtractiveGenerator:
+    """See module docstring.
+
+    Args:
+        embedder: the dense encoder (shared with retrieval).
+        sparse: tokenizer used for the lexical overlap term.
+        max_sources: how many of the top sources to read sentences from.
+        max_sentences: most sentences in an answer.
+        word_budget: stop adding sentences once the answer has this many words.
+    """
+
+    name = "extractive"
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        sparse: SparseEncoder,
+        *,
+        max_sources: int = 3,
+        max_sentences: int = 3,
+        word_budget: int = 70,
+    ) -> None:
+        self.embedder = embedder
+        self.sparse = sparse
+        self.max_sources = max_sources
+        self.max_sentences = max_sentences
+        self.word_budget = word_budget
+
+    def generate(self, question: str, sources: Sequence[SourceText]) -> Generation:
+        """Compose an answer (blocking: embeds sentences; run it in a worker thread)."""
+        candidates = [
+            _Candidate(src.number, i, s)
+            for rank, src in enumerate(sources[: self.max_sources])
+            for i, s in enumerate(split_sentences(src.text))
+            if MIN_WORDS <= len(s.split()) <= MAX_WORDS
+        ]
+        if not candidates:
+            return Generation("", self.name)
+        vecs = self.embedder.embed([question] + [c.text for c in candidates])
+        cosine = vecs[1:] @ vecs[0]
+        q_terms = set(self.sparse.tokens(question))
+        lexical = np.array(
+            [
+                len(q_terms & set(self.sparse.tokens(c.text))) / len(q_terms) if q_terms else 0.0
+                for c in candidates
+            ]
+        )
+        rank_of = {src.number: r for r, src in enumerate(sources)}
+        prior = np.array([-RANK_PRIOR * rank_of[c.source] for c in candidates])
+        scores = cosine + LEXICAL_WEIGHT * lexical + prior
+
+        chosen: list[int] = []
+        words = 0
+        best = float(scores.max())
+        for idx in np.argsort(-scores):
+            if len(chosen) == self.max_sentences or words >= self.word_budget:
+                break
+            # Keep only sentences nearly as good as the best one: padding an answer with
+            # weakly related sentences lowers its precision.
+            if chosen and scores[idx] < best - 0.15:
+                break
+            chosen.append(int(idx))
+            words += len(candidates[idx].text.split())
+        chosen.sort(key=lambda i: (rank_of[candidates[i].source], candidates[i].position))
+        parts = []
+        for i in chosen:
+            sentence = candidates[i].text
+            if sentence[-1] not in ".!?":
+                sentence += "."
+            parts.append(f"{sentence[:-1]} [{candidates[i].source}]{sentence[-1]}")
+        return Generation(" ".join(parts), self.name)

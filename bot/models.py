@@ -1,0 +1,95 @@
+"""Value objects passed between the core, the adapters and the feedback store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Role = Literal["user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier turn of the conversation, oldest first in a history sequence."""
+
+    role: Role
+    text: str
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered source of an answer.
+
+    ``number`` is the ``[n]`` used in the answer text (1-based). ``locator`` is a human label of
+    the place in the document: ``"p. 12"`` for a PDF page or the heading path of a section.
+    ``score`` is the retrieval score of the chunk (higher is better; its scale depends on the
+    retriever, see :class:`knowledge.retrieval.Hit`).
+    """
+
+    number: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    uri: str
+    snippet: str
+    score: float
+    page: int | None = None
+    section: str | None = None
+    audience: str = "public"
+
+    @property
+    def locator(self) -> str:
+        """``"p. N"`` for a page, the section path for a section, else ``""``."""
+        if self.page is not None:
+            return f"p. {self.page}"
+        return self.section or ""
+
+    @property
+    def label(self) -> str:
+        """Title plus locator, e.g. ``"Employee Handbook, p. 3"``."""
+        return f"{self.title}, {self.locator}" if self.locator else self.title
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Wall-clock milliseconds spent in each stage of one answer."""
+
+    embed_ms: float = 0.0
+    search_ms: float = 0.0
+    rerank_ms: float = 0.0
+    generate_ms: float = 0.0
+    total_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class RetrievedChunk:
+    """A chunk the retriever returned for the question (whether or not it was cited)."""
+
+    chunk_id: str
+    doc_id: str
+    score: float
+    page: int | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The core's answer to one question.
+
+    ``text`` carries ``[n]`` markers that refer to ``citations[n-1].number``. ``abstained`` is
+    true when the documents do not support an answer; ``text`` then says so and points to a human.
+    ``confidence`` is in [0, 1]. ``degraded`` is true when the configured generator failed and a
+    fallback answered; ``uncited`` flags an LLM answer left with no valid citation.
+    """
+
+    question: str
+    text: str
+    citations: tuple[Citation, ...]
+    abstained: bool
+    confidence: float
+    generator: str
+    audience: str
+    timings: Timings
+    retrieved: tuple[RetrievedChunk, ...] = field(default_factory=tuple)
+    degraded: bool = False
+    uncited: bool = False
+    notice: str | None = None

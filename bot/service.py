@@ -1,0 +1,124 @@
+"""The platform-neutral service the chat adapters call: ask, store, vote, deduplicate.
+
+Everything that is not Slack- or Discord-specific lives here so both platforms get it: the
+answer is produced by the engine, stored in the feedback store (so votes can be linked to it),
+and failures become a short user-facing message while the details go to the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.feedback import FeedbackStore
+from bot.models import Answer, Turn
+
+log = logging.getLogger(__name__)
+
+FAILURE_MESSAGE = (
+    "Sorry, something went wrong while I was looking that up. Please try again in a minute, "
+    "or ask {human}."
+)
+
+
+class AnswerEngine(Protocol):
+    """What the service needs from the core (implemented by :class:`bot.engine.SupportEngine`)."""
+
+    async def answer(
+        self, question: str, *, history: Sequence[Turn] = (), audience: str = "public"
+    ) -> Answer: ...
+
+
+@dataclass(frozen=True)
+class ChatContext:
+    """Where a question came from. ``thread_ref`` and ids are platform-specific strings."""
+
+    platform: str
+    audience: str
+    channel_id: str | None = None
+    user_id: str | None = None
+    thread_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What to show: the answer and its stored id, or ``error`` (a user-facing sentence)."""
+
+    answer: Answer | None
+    answer_id: str | None
+    error: str | None = None
+
+
+class SupportService:
+    """Ask the engine, store the answer, record votes.
+
+    Args:
+        engine: the async answer engine.
+        store: the feedback store.
+        human_contact: who to point people to when something fails.
+    """
+
+    def __init__(
+        self, engine: AnswerEngine, store: FeedbackStore, *, human_contact: str = "a human"
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.human_contact = human_contact
+
+    async def ask(self, question: str, ctx: ChatContext, history: Sequence[Turn] = ()) -> Reply:
+        """Answer ``question`` for ``ctx``; never raises: failures come back as ``Reply.error``."""
+        try:
+            answer = await self.engine.answer(question, history=history, audience=ctx.audience)
+        except Exception:
+            log.exception("answer failed for %s question in %s", ctx.platform, ctx.channel_id)
+            return Reply(None, None, FAILURE_MESSAGE.format(human=self.human_contact))
+        answer_id: str | None = None
+        try:
+            answer_id = await self.store.record_answer(
+                answer,
+                platform=ctx.platform,
+                channel_id=ctx.channel_id,
+                user_id=ctx.user_id,
+                thread_ref=ctx.thread_ref,
+            )
+        except Exception:
+            # The person still gets the answer; only the feedback link is missing.
+            log.exception("could not store the answer; votes on it cannot be linked")
+        return Reply(answer, answer_id)
+
+    async def link_message(self, answer_id: str, message_ref: str) -> None:
+        """Remember which platform message shows the answer (for reactions on it)."""
+        await self.store.link_message(answer_id, message_ref)
+
+    async def vote(self, answer_id: str, user_id: str, value: int, *, source: str) -> None:
+        """Record a 👍 (+1) or 👎 (-1); one vote per person per answer."""
+        await self.store.vote(answer_id, user_id, value, source=source)
+
+    async def vote_on_message(
+        self, platform: str, message_ref: str, user_id: str, value: int, *, source: str
+    ) -> bool:
+        """Vote on the answer shown by a message; ``False`` if the message is not an answer."""
+        answer_id = await self.store.answer_id_for_message(platform, message_ref)
+        if answer_id is None:
+            return False
+        await self.store.vote(answer_id, user_id, value, source=source)
+        return True
+
+    async def withdraw_on_message(
+        self, platform: str, message_ref: str, user_id: str, value: int | None = None
+    ) -> bool:
+        """Withdraw a vote given by a reaction that was removed; see FeedbackStore.withdraw_vote."""
+        answer_id = await self.store.answer_id_for_message(platform, message_ref)
+        if answer_id is None:
+            return False
+        return await self.store.withdraw_vote(answer_id, user_id, value)
+
+    async def comment(self, answer_id: str, user_id: str, text: str) -> None:
+        """Store a "what was wrong?" comment on the person's vote."""
+        await self.store.comment(answer_id, user_id, text)
+
+    async def claim_event(self, platform: str, event_id: str) -> bool:
+        """``True`` the first time an event id is seen (shared across replicas via the DB)."""
+        return await self.store.claim_event(platform, event_id)

@@ -1,0 +1,111 @@
+"""All settings of the bot: the knowledge settings plus generation, abstention and storage.
+
+Sources and priority are described in :mod:`knowledge.settings`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+
+from knowledge.settings import Audience, KnowledgeSettings
+
+BUNDLED_FEW_SHOT = Path(__file__).with_name("few_shot_examples.toml")
+
+
+class Settings(KnowledgeSettings):
+    """Everything configurable; every field can be set as ``SUPPORTBOT_<FIELD>``."""
+
+    generator: Literal["extractive", "openai"] = Field(
+        default="extractive",
+        description="extractive = embedded, no model or key; openai = any OpenAI-compatible endpoint.",
+    )
+    openai_base_url: str = Field(
+        default="http://127.0.0.1:11434/v1",
+        validation_alias=AliasChoices(
+            "SUPPORTBOT_OPENAI_BASE_URL", "OPENAI_BASE_URL", "openai_base_url"
+        ),
+    )
+    openai_model: str = Field(default="gpt-4o-mini")
+    openai_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SUPPORTBOT_OPENAI_API_KEY", "OPENAI_API_KEY", "openai_api_key"),
+    )
+    llm_timeout_s: float = Field(default=30.0, gt=0, description="Per-request timeout, seconds.")
+    llm_max_retries: int = Field(default=2, ge=0, description="Retries after the first attempt.")
+    llm_temperature: float = Field(default=0.0, ge=0, le=2)
+    top_k: int = Field(default=5, ge=1, le=20, description="Sources given to the generator.")
+    abstain_threshold: float | None = Field(
+        default=None,
+        description=(
+            "Minimum support score to answer (see knowledge.abstention); unset = the calibrated "
+            "default."
+        ),
+    )
+    few_shot_path: Path = Field(
+        default=BUNDLED_FEW_SHOT, description="TOML file of curated few-shot examples."
+    )
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SUPPORTBOT_DATABASE_URL", "DATABASE_URL", "database_url"),
+        description="SQLAlchemy URL of the feedback store; unset = SQLite in data_dir.",
+    )
+    human_contact: str = Field(
+        default="a member of the support team",
+        description="Who to suggest when the bot abstains, e.g. '#help-hr' or 'support@example.com'.",
+    )
+
+    # -- Slack (bot.platforms.slack) --------------------------------------------------------
+    slack_mode: Literal["socket", "http"] = Field(
+        default="socket", description="socket = Socket Mode (app token); http = Events API."
+    )
+    slack_bot_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SUPPORTBOT_SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN", "slack_bot_token"),
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SUPPORTBOT_SLACK_APP_TOKEN", "SLACK_APP_TOKEN", "slack_app_token"),
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "SUPPORTBOT_SLACK_SIGNING_SECRET", "SLACK_SIGNING_SECRET", "slack_signing_secret"
+        ),
+    )
+    slack_http_host: str = Field(default="0.0.0.0", description="Bind address in HTTP mode.")
+    slack_http_port: int = Field(default=3000, description="Port in HTTP mode.")
+    slack_api_url: str | None = Field(
+        default=None, description="Slack Web API base URL override (tests, proxies)."
+    )
+    slack_default_audience: Audience = Field(
+        default="internal", description="Audience of Slack channels not listed in slack_audiences."
+    )
+    slack_audiences: dict[str, Audience] = Field(
+        default_factory=dict, description="Slack channel id -> audience."
+    )
+
+    # -- Discord (bot.platforms.discord) ------------------------------------------------------
+    discord_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SUPPORTBOT_DISCORD_TOKEN", "DISCORD_TOKEN", "discord_token"),
+    )
+    discord_default_audience: Audience = Field(
+        default="public", description="Audience of guilds/channels not in discord_audiences."
+    )
+    discord_audiences: dict[str, Audience] = Field(
+        default_factory=dict, description="Discord channel or guild id -> audience (channel wins)."
+    )
+    discord_auto_answer_channels: list[str] = Field(
+        default_factory=list,
+        description="Forum or text channel ids whose new posts/threads are answered automatically.",
+    )
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The feedback-store URL, defaulting to ``sqlite:///<data_dir>/feedback.db``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'feedback.db').resolve()}"

@@ -1,0 +1,108 @@
+"""``KnowledgeBase``: the index, encoders, ingestion and retrieval wired from settings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from knowledge.chunking import Chunker
+from knowledge.embedding import Embedder, get_embedder
+from knowledge.index import QdrantIndex, open_client
+from knowledge.ingestion import IngestReport, Ingestor
+from knowledge.retrieval import Mode, RetrievalResult, Retriever
+from knowledge.settings import KnowledgeSettings
+from knowledge.sparse import SparseEncoder
+
+# Kept tokens per chunk token: stop words and punctuation dropped by the sparse tokenizer make a
+# chunk of N model tokens about N/2 BM25 terms; only dl/avgdl matters, so an estimate suffices.
+TERMS_PER_TOKEN = 0.5
+
+
+def load_reranker(name: str) -> Any:
+    """Load a sentence-transformers ``CrossEncoder`` from a local folder or model package."""
+    from sentence_transformers import CrossEncoder
+
+    from knowledge.embedding import resolve_model_path
+
+    return CrossEncoder(str(resolve_model_path(name)), device="cpu", local_files_only=True)
+
+
+class KnowledgeBase:
+    """Everything on the knowledge side for one collection.
+
+    Use :meth:`open`; call :meth:`close` when done (local mode holds a folder lock).
+    """
+
+    def __init__(self, settings: KnowledgeSettings, embedder: Embedder) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.client = open_client(settings)
+        self.index = QdrantIndex(self.client, settings.collection, embedder.dim)
+        self.sparse = SparseEncoder(avg_doc_len=settings.chunk_size * TERMS_PER_TOKEN)
+        self.chunker = Chunker(
+            embedder.tokenizer_length_fn(),
+            chunk_size=settings.chunk_size,
+            chunk_overlap=settings.chunk_overlap,
+            base_url=settings.source_base_url,
+        )
+        reranker = load_reranker(settings.rerank_model) if settings.rerank_model else None
+        self.retriever = self.make_retriever(reranker=reranker)
+
+    @classmethod
+    def open(cls, settings: KnowledgeSettings) -> KnowledgeBase:
+        """Load the embedding model (shared per process) and connect to Qdrant.
+
+        Raises:
+            knowledge.embedding.ModelNotFoundError, knowledge.index.IndexLockedError
+        """
+        embedder = get_embedder(
+            settings.embedding_model,
+            batch_size=settings.embedding_batch_size,
+            threads=settings.embedding_threads,
+        )
+        return cls(settings, embedder)
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes when a setting that shapes the stored vectors changes."""
+        s = self.settings
+        return f"{s.embedding_model}|{s.chunk_size}|{s.chunk_overlap}|{s.source_base_url}|v1"
+
+    def make_retriever(
+        self, *, mode: Mode = "hybrid", fusion: str = "rrf", reranker: Any | None = None
+    ) -> Retriever:
+        """A retriever over this collection with other options (used by the evaluation)."""
+        return Retriever(
+            self.client, self.settings.collection, self.embedder, self.sparse,
+            mode=mode, fusion=fusion, reranker=reranker,  # type: ignore[arg-type]
+        )
+
+    def ingest(
+        self,
+        paths: Sequence[Path],
+        *,
+        audience: str | None = None,
+        console: Console | None = None,
+        progress: bool = True,
+    ) -> IngestReport:
+        """Ingest files/folders (blocking); ``audience`` defaults to the configured default."""
+        ingestor = Ingestor(
+            self.index, self.embedder, self.sparse, self.chunker, fingerprint=self.fingerprint
+        )
+        return ingestor.run(
+            paths, audience=audience or self.settings.default_audience, console=console,
+            progress=progress,
+        )
+
+    def retrieve(
+        self, query: str, *, audience: str = "public", limit: int = 10, context: str | None = None
+    ) -> RetrievalResult:
+        """See :meth:`knowledge.retrieval.Retriever.retrieve` (blocking)."""
+        return self.retriever.retrieve(query, audience=audience, limit=limit, context=context)
+
+    def close(self) -> None:
+        """Release the Qdrant client (and the local-mode folder lock)."""
+        self.client.close()

@@ -1,0 +1,181 @@
+"""Find and load source files into llama-index ``Document`` objects, one per PDF page.
+
+Supported: PDF (a document per page, 1-based ``page`` kept), Markdown, HTML (converted to
+Markdown-style headings so the section path survives), plain text and DOCX. Loading goes through
+llama-index readers (``PDFReader``, ``DocxReader``) where they fit.
+
+A file that cannot be read raises :class:`LoadError` with a reason; callers skip it and go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from llama_index.core import Document
+
+PDF = {".pdf"}
+MARKDOWN = {".md", ".markdown"}
+HTML = {".html", ".htm"}
+TEXT = {".txt", ".text", ".rst"}
+DOCX = {".docx"}
+SUPPORTED_SUFFIXES = PDF | MARKDOWN | HTML | TEXT | DOCX
+# File stems inside a knowledge-base folder that describe the folder rather than hold content.
+NOT_CONTENT = {"LICENSE", "LICENCE", "COPYING", "NOTICE", "ATTRIBUTION"}
+
+
+class LoadError(Exception):
+    """A source file could not be turned into text (corrupt, empty, encrypted, unreadable)."""
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file to ingest. ``doc_id`` is its POSIX path relative to the folder it was found in
+    (or its name when given directly): stable across runs and the prefix of its source ids."""
+
+    path: Path
+    doc_id: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file left out of an ingestion run, and why."""
+
+    path: Path
+    reason: str
+
+
+def discover(paths: Sequence[Path]) -> tuple[list[SourceFile], list[Skipped]]:
+    """Expand files and folders (recursively) into the supported files, sorted by ``doc_id``.
+
+    Hidden files and folders are ignored; a file with an unsupported suffix given directly, or
+    found in a folder, is reported as skipped. A path that does not exist is skipped too.
+    """
+    found: dict[str, SourceFile] = {}
+    skipped: list[Skipped] = []
+    for root in paths:
+        if root.is_dir():
+            candidates: Iterable[tuple[Path, str]] = (
+                (p, p.relative_to(root).as_posix())
+                for p in sorted(root.rglob("*"))
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+            )
+        elif root.is_file():
+            candidates = [(root, root.name)]
+        else:
+            skipped.append(Skipped(root, "no such file or folder"))
+            continue
+        for path, doc_id in candidates:
+            if root.is_dir() and path.stem.upper() in NOT_CONTENT:
+                continue  # licence and attribution files beside a knowledge base are not content
+            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                skipped.append(Skipped(path, f"unsupported file type {path.suffix or '(none)'}"))
+                continue
+            found[doc_id] = SourceFile(path, doc_id)
+    return [found[k] for k in sorted(found)], skipped
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of the file's bytes."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def source_uri(path: Path, doc_id: str, base_url: str | None, page: int | None = None) -> str:
+    """Link for a citation: ``base_url + doc_id`` when a public docs site is configured,
+    else a ``file://`` URI; PDF pages get ``#page=N`` (RFC 8118 fragment)."""
+    uri = base_url.rstrip("/") + "/" + quote(doc_id) if base_url else path.resolve().as_uri()
+    return f"{uri}#page={page}" if page is not None else uri
+
+
+def title_from_name(path: Path) -> str:
+    """A readable title from a file name: ``employee_handbook.pdf`` → ``Employee Handbook``."""
+    words = re.sub(r"[_\-]+", " ", path.stem).strip()
+    return " ".join(w if w.isupper() else w[:1].upper() + w[1:] for w in words.split())
+
+
+def _load_pdf(path: Path) -> tuple[str | None, list[Document]]:
+    from llama_index.readers.file import PDFReader
+    from pypdf import PdfReader
+
+    try:
+        meta = PdfReader(str(path)).metadata
+        title = str(meta.title).strip() if meta and meta.title else None
+        pages = PDFReader(return_full_document=False).load_data(path)
+    except Exception as exc:  # pypdf raises many types for damaged files
+        raise LoadError(f"unreadable PDF ({type(exc).__name__}: {exc})") from exc
+    # PDFReader yields pages in order; the 1-based physical index is the page people cite
+    # (page_label may be a roman numeral or restart).
+    docs = [
+        Document(text=p.text, metadata={"page": i + 1}) for i, p in enumerate(pages) if p.text.strip()
+    ]
+    return title, docs
+
+
+def _html_to_markdown(html: str) -> tuple[str | None, str]:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    for tag in soup(["script", "style", "nav", "footer", "noscript"]):
+        tag.decompose()
+    title = soup.title.get_text(strip=True) if soup.title else None
+    for level in range(1, 7):
+        for h in soup.find_all(f"h{level}"):
+            h.replace_with(f"\n\n{'#' * level} {h.get_text(' ', strip=True)}\n\n")
+    body = soup.body or soup
+    text = body.get_text("\n")
+    return title, re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _first_heading(markdown: str) -> str | None:
+    m = re.search(r"^#\s+(.+)$", markdown, flags=re.MULTILINE)
+    return m.group(1).strip() if m else None
+
+
+def load_file(source: SourceFile) -> tuple[str, list[Document], str]:
+    """Load a file → ``(title, documents, format)`` where format is pdf|markdown|text|docx.
+
+    Markdown and HTML documents come back as one Markdown ``Document`` (format ``markdown``) for
+    the heading-aware parser; PDFs as one ``Document`` per non-empty page with ``page`` metadata.
+
+    Raises:
+        LoadError: the file is unreadable, corrupt, or has no text.
+    """
+    path = source.path
+    suffix = path.suffix.lower()
+    title: str | None = None
+    fmt = "text"
+    try:
+        if suffix in PDF:
+            title, docs = _load_pdf(path)
+            fmt = "pdf"
+        elif suffix in DOCX:
+            from llama_index.readers.file import DocxReader
+
+            try:
+                docs = DocxReader().load_data(path)
+            except Exception as exc:
+                raise LoadError(f"unreadable DOCX ({type(exc).__name__}: {exc})") from exc
+        else:
+            raw = path.read_text(encoding="utf-8", errors="strict")
+            if suffix in HTML:
+                title, raw = _html_to_markdown(raw)
+                fmt = "markdown"
+            elif suffix in MARKDOWN:
+                title, fmt = _first_heading(raw), "markdown"
+            docs = [Document(text=raw)]
+    except UnicodeDecodeError as exc:
+        raise LoadError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except OSError as exc:
+        raise LoadError(f"cannot read file ({exc.strerror or exc})") from exc
+    docs = [d for d in docs if d.text.strip()]
+    if not docs:
+        raise LoadError("no extractable text (empty, or a scanned PDF without a text layer)")
+    return title or title_from_name(path), docs, fmt

