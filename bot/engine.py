@@ -153,7 +153,7 @@ class SupportEngine:
             return Answer(
                 question=question, text=text, citations=cited, abstained=kw.pop("abstained", False),  # type: ignore[arg-type]
                 confidence=decision.confidence, generator=generator, audience=audience,
-                timings=timings, retrieved=retrieved, **kw,  # type: ignore[arg-type]
+                timings=timings, retrieved=retrieved, support=decision.support, **kw,  # type: ignore[arg-type]
             )
 
         human = self.settings.human_contact

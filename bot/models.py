@@ -38,6 +38,11 @@ class Citation:
     audience: str = "public"
 
     @property
+    def source_id(self) -> str:
+        """``doc_id#page=N`` for a PDF page, else ``doc_id``."""
+        return f"{self.doc_id}#page={self.page}" if self.page is not None else self.doc_id
+
+    @property
     def locator(self) -> str:
         """``"p. N"`` for a page, the section path for a section, else ``""``."""
         if self.page is not None:
@@ -70,6 +75,11 @@ class RetrievedChunk:
     score: float
     page: int | None = None
 
+    @property
+    def source_id(self) -> str:
+        """``doc_id#page=N`` for a PDF page, else ``doc_id`` (see knowledge.chunking.Chunk)."""
+        return f"{self.doc_id}#page={self.page}" if self.page is not None else self.doc_id
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -77,7 +87,8 @@ class Answer:
 
     ``text`` carries ``[n]`` markers that refer to ``citations[n-1].number``. ``abstained`` is
     true when the documents do not support an answer; ``text`` then says so and points to a human.
-    ``confidence`` is in [0, 1]. ``degraded`` is true when the configured generator failed and a
+    ``confidence`` is in [0, 1]; ``support`` is the raw support score the abstention decision used
+    (see :mod:`bot.abstention`). ``degraded`` is true when the configured generator failed and a
     fallback answered; ``uncited`` flags an LLM answer left with no valid citation.
     """
 
@@ -90,6 +101,7 @@ class Answer:
     audience: str
     timings: Timings
     retrieved: tuple[RetrievedChunk, ...] = field(default_factory=tuple)
+    support: float = 0.0
     degraded: bool = False
     uncited: bool = False
     notice: str | None = None

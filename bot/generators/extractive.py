@@ -36,8 +36,13 @@ class _Candidate:
     text: str
 
 
+_HEADING_LINE = re.compile(r"^\s*#{1,6}\s.*$", flags=re.MULTILINE)
+
+
 def split_sentences(text: str) -> list[str]:
-    """Split chunk text into sentences; PDF line breaks inside a sentence are joined."""
+    """Split chunk text into sentences; PDF line breaks inside a sentence are joined and
+    Markdown heading lines (kept in the chunk's ``section``) are dropped."""
+    text = _HEADING_LINE.sub("", text)
     text = re.sub(r"[ \t]+", " ", text)
     text = re.sub(r"(?<![.!?:])\n(?!\s*(?:[•\-\*]|\d+[.)]\s))", " ", text)
     parts = (_BULLET.sub("", p).strip() for p in _SENTENCE_END.split(text))

@@ -1,0 +1,311 @@
+"""The ``supportbot`` command line (Typer)."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+
+from bot.models import Answer, Turn
+from bot.render import source_lines, status_note
+from bot.settings import Settings
+
+app = typer.Typer(
+    help="Customer-support chatbot that answers from your documents, with citations.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+serve_app = typer.Typer(help="Run the bot on a chat platform.", no_args_is_help=True)
+app.add_typer(serve_app, name="serve")
+console = Console()
+
+SAMPLE_KB = Path(__file__).resolve().parent.parent / "samples" / "contoso"
+SAMPLE_QUESTIONS = (
+    "What is balance billing and how does the Northwind Standard plan protect against it?",
+    "What does PerksPlus reimburse?",
+    "Does Northwind Health Plus cover services in California?",
+)
+
+AudienceOpt = Annotated[
+    str, typer.Option("--audience", "-a", help="public (never sees internal sources) or internal.")
+]
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[bold red]Error:[/] {escape(message)}")
+    return typer.Exit(code=1)
+
+
+def _open_engine(settings: Settings):  # type: ignore[no-untyped-def]
+    """Open the engine, turning setup errors into one clear line."""
+    from bot.engine import SupportEngine
+    from knowledge.embedding import ModelNotFoundError
+    from knowledge.index import IndexDimensionError, IndexLockedError
+
+    try:
+        return SupportEngine.from_settings(settings)
+    except (IndexLockedError, ModelNotFoundError, IndexDimensionError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+
+
+def print_answer(answer: Answer) -> None:
+    """Show an answer with its numbered sources."""
+    style = "yellow" if answer.abstained else "green"
+    title = "No answer in the documents" if answer.abstained else "Answer"
+    console.print(Panel(escape(answer.text), title=title, border_style=style))
+    for line in source_lines(answer):
+        console.print(f"  [bold][{line.number}][/] {escape(line.label)}  [dim]{escape(line.uri)}[/]")
+    note = status_note(answer)
+    if note:
+        console.print(f"  [yellow]{escape(note)}[/]")
+    t = answer.timings
+    console.print(
+        f"  [dim]{answer.generator} · confidence {answer.confidence:.2f} · "
+        f"{t.total_ms:.0f} ms[/]"
+    )
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
+    audience: Annotated[
+        str | None,
+        typer.Option("--audience", "-a", help="Tag for these sources (default: configured)."),
+    ] = None,
+) -> None:
+    """Ingest documents (PDF, Markdown, HTML, text, DOCX) into the index; unchanged files are
+    skipped, unreadable ones reported."""
+    if audience not in (None, "public", "internal"):
+        raise _fail("--audience must be public or internal")
+    settings = _settings()
+    engine = _open_engine(settings)
+    try:
+        report = engine.kb.ingest(paths, audience=audience, console=console)
+    finally:
+        engine.close()
+    console.print(
+        f"[bold]Ingested[/] {report.documents} documents ({report.chunks} chunks), "
+        f"{report.unchanged} unchanged, {len(report.skipped)} skipped, in {report.seconds:.1f} s "
+        f"(embedding {report.embed_seconds:.1f} s)."
+    )
+    for s in report.skipped:
+        console.print(f"  [yellow]skipped[/] {escape(str(s.path))}: {escape(s.reason)}")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    audience: AudienceOpt = "public",
+) -> None:
+    """Answer one question and print it with its sources."""
+    engine = _open_engine(_settings())
+
+    async def run() -> Answer:
+        try:
+            return await engine.answer(question, audience=audience)
+        finally:
+            await engine.aclose()
+
+    try:
+        print_answer(asyncio.run(run()))
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def chat(audience: AudienceOpt = "internal") -> None:
+    """Interactive console chat (the local stand-in for Slack and Discord). After an answer,
+    type + or - to record 👍/👎; an empty line or Ctrl-D quits."""
+    from bot.feedback import FeedbackStore
+    from bot.service import ChatContext, SupportService
+
+    settings = _settings()
+    engine = _open_engine(settings)
+    store = FeedbackStore(settings.resolved_database_url)
+    service = SupportService(engine, store, human_contact=settings.human_contact)
+    user = f"console:{getpass.getuser()}"
+    ctx = ChatContext(platform="console", audience=audience, user_id=user, channel_id="console")
+
+    async def loop() -> None:
+        history: list[Turn] = []
+        last_id: str | None = None
+        console.print("[dim]Ask a question. + / - rates the last answer. Empty line quits.[/]")
+        while True:
+            try:
+                line = (await asyncio.to_thread(console.input, "[bold cyan]you>[/] ")).strip()
+            except EOFError:
+                break
+            if not line:
+                break
+            if line in ("+", "-"):
+                if last_id is None:
+                    console.print("[dim]No answer to rate yet.[/]")
+                    continue
+                await service.vote(last_id, user, 1 if line == "+" else -1, source="console")
+                console.print("[dim]Thanks, feedback recorded.[/]")
+                continue
+            reply = await service.ask(line, ctx, history)
+            if reply.answer is None:
+                console.print(f"[red]{escape(reply.error or '')}[/]")
+                continue
+            print_answer(reply.answer)
+            last_id = reply.answer_id
+            history += [Turn("user", line), Turn("assistant", reply.answer.text)]
+
+    try:
+        asyncio.run(loop())
+    finally:
+        asyncio.run(engine.aclose())
+        store.close()
+
+
+@app.command()
+def demo(
+    questions: Annotated[
+        list[str] | None, typer.Argument(help="Questions to ask (default: three samples).")
+    ] = None,
+) -> None:
+    """Ingest the bundled sample knowledge base (Contoso HR/benefits PDFs) and answer sample
+    questions: the quick start's main job."""
+    settings = _settings()
+    engine = _open_engine(settings)
+    try:
+        report = engine.kb.ingest([SAMPLE_KB], audience="public", console=console)
+        console.print(
+            f"Knowledge base: {report.documents} new, {report.unchanged} unchanged documents, "
+            f"{engine.kb.index.count()} chunks in {settings.data_dir / 'qdrant'}."
+        )
+
+        async def run() -> list[Answer]:
+            return [await engine.answer(q) for q in (questions or SAMPLE_QUESTIONS)]
+
+        for q, a in zip(questions or SAMPLE_QUESTIONS, asyncio.run(run()), strict=True):
+            console.rule(f"[bold]{escape(q)}")
+            print_answer(a)
+    finally:
+        engine.close()
+    console.print(
+        "\nNext: [bold]supportbot chat[/] for a conversation, [bold]supportbot ask \"…\"[/] for "
+        "one question, [bold]supportbot eval[/] to measure quality."
+    )
+
+
+DEFAULT_QA = Path("../shared/data/contoso_hr_benefits")
+
+
+@app.command("eval")
+def evaluate(
+    docs: Annotated[
+        Path, typer.Option(help="Documents folder, ingested into a temporary collection.")
+    ] = SAMPLE_KB,
+    questions: Annotated[
+        list[Path] | None,
+        typer.Option("--questions", "-q", help="Labelled JSONL file(s) (see README format)."),
+    ] = None,
+    unanswerable: Annotated[
+        list[Path] | None,
+        typer.Option("--unanswerable", "-u", help="JSONL of questions the documents do not answer."),
+    ] = None,
+    compare: Annotated[
+        bool, typer.Option(help="Also run retrieval variants and the LlamaIndex/BM25 baselines.")
+    ] = False,
+    configs: Annotated[
+        str | None, typer.Option(help="Comma-separated configurations to run (overrides --compare).")
+    ] = None,
+    sample: Annotated[
+        int | None, typer.Option(help="Evaluate an evenly spaced sample of N questions per file.")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder for report.json and report.html.")] = Path(
+        "reports"
+    ),
+    fail_under: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fail-under",
+            help="Gate METRIC=VALUE, e.g. hit@5=0.9 (at least) or total_p95_ms=500 (at most).",
+        ),
+    ] = None,
+) -> None:
+    """Measure retrieval, answers, citations, abstention and latency on a labelled set.
+
+    Defaults: the sample knowledge base with ../shared/data/contoso_hr_benefits/qa.jsonl and
+    qa_dontknows.jsonl."""
+    from bot.evaluation import RETRIEVAL_CONFIGS, EvalInputs, run_evaluation
+    from knowledge.evaluation.gates import check_gates, parse_gate
+    from knowledge.evaluation.report import render_table, write_html, write_json
+
+    if questions is None:
+        questions = [DEFAULT_QA / "qa.jsonl"]
+        if unanswerable is None:
+            unanswerable = [DEFAULT_QA / "qa_dontknows.jsonl"]
+    for path in [*questions, *(unanswerable or [])]:
+        if not path.is_file():
+            raise _fail(f"question file not found: {path}")
+    names = (
+        [c.strip() for c in configs.split(",") if c.strip()]
+        if configs
+        else ["default", *RETRIEVAL_CONFIGS] if compare else ["default"]
+    )
+    try:
+        gates = [parse_gate(g) for g in fail_under or []]
+        run = run_evaluation(
+            EvalInputs(docs, questions, unanswerable or [], sample),
+            _settings(),
+            configs=names,
+            console=console,
+        )
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    render_table(run, console)
+    write_json(run, out / "report.json")
+    write_html(run, out / "report.html")
+    console.print(f"Reports: {out / 'report.json'}, {out / 'report.html'}")
+    failures = [
+        line for cfg in run.configs[:1] for line in check_gates(cfg.metrics, gates, config=cfg.name)
+    ]
+    for line in failures:
+        console.print(f"[bold red]{escape(line)}[/]")
+    if failures:
+        raise typer.Exit(code=2)
+
+
+@serve_app.command("slack")
+def serve_slack() -> None:
+    """Run the Slack app (Socket Mode or HTTP Events API, per SUPPORTBOT_SLACK_MODE)."""
+    from bot.platforms.slack import serve
+
+    _serve(serve, "Slack")
+
+
+@serve_app.command("discord")
+def serve_discord() -> None:
+    """Run the Discord bot (needs SUPPORTBOT_DISCORD_TOKEN)."""
+    from bot.platforms.discord import serve
+
+    _serve(serve, "Discord")
+
+
+def _serve(serve, platform: Literal["Slack", "Discord"]) -> None:  # type: ignore[no-untyped-def]
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    try:
+        asyncio.run(serve(_settings()))
+    except KeyboardInterrupt:
+        console.print(f"{platform} bot stopped.")
+    except ValueError as exc:  # configuration errors (missing tokens) are raised as ValueError
+        raise _fail(str(exc)) from None
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,261 @@
+"""The evaluation harness behind ``supportbot eval``.
+
+It ingests a documents folder into a fresh temporary collection, then runs every labelled
+question through one or more configurations on the same chunks:
+
+- ``default``: the full pipeline (hybrid retrieval, abstention, the configured generator), which
+  gives retrieval, answer, citation and abstention metrics;
+- with ``--compare``, retrieval-only variants: ``dense``, ``sparse`` and ``hybrid-dbsf`` of our
+  index, and two baselines that are not ours: ``llamaindex-vector`` (LlamaIndex's default
+  ``VectorStoreIndex`` retriever over the same chunks and the same embedding vectors) and
+  ``bm25s`` (plain BM25 over the chunk texts with bm25s' own tokenizer and stemmer).
+
+Results go to :mod:`knowledge.evaluation.report` (Rich table, JSON, HTML with plots).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bot.engine import RETRIEVAL_DEPTH, SupportEngine
+from bot.settings import Settings
+from knowledge.chunking import Chunk
+from knowledge.evaluation.dataset import EvalQuestion, load_questions
+from knowledge.evaluation.metrics import QuestionResult, summarize
+from knowledge.evaluation.report import ConfigRun, EvalRun, now_iso
+from knowledge.retrieval import Retriever
+
+RANK_DEPTH = 10
+RETRIEVAL_CONFIGS = ("dense", "sparse", "hybrid-dbsf", "llamaindex-vector", "bm25s")
+DESCRIPTIONS = {
+    "default": "our full pipeline: hybrid dense+BM25 in Qdrant (RRF), abstention, generator",
+    "dense": "ours, dense vectors only (MiniLM, context headers)",
+    "sparse": "ours, BM25 sparse vectors only (Qdrant IDF modifier)",
+    "hybrid-dbsf": "ours, hybrid fused with Qdrant DBSF instead of RRF",
+    "llamaindex-vector": "baseline: LlamaIndex VectorStoreIndex default retriever, same chunks and vectors",
+    "bm25s": "baseline: plain BM25 (bm25s, English stop words, Snowball stemmer) over chunk texts",
+}
+
+Ranker = Callable[[str], tuple[list[str], list[float], dict[str, float]]]
+
+
+@dataclass(frozen=True)
+class EvalInputs:
+    """What to evaluate: a documents folder and labelled question files."""
+
+    docs: Path
+    questions: Sequence[Path]
+    unanswerable: Sequence[Path] = ()
+    sample: int | None = None
+
+
+def load_all(inputs: EvalInputs) -> list[EvalQuestion]:
+    """Questions from all files; with ``sample``, an evenly spaced subset of each file."""
+    out: list[EvalQuestion] = []
+    for path, answerable in [(p, None) for p in inputs.questions] + [
+        (p, False) for p in inputs.unanswerable
+    ]:
+        qs = load_questions(path, answerable=answerable)
+        if inputs.sample and inputs.sample < len(qs):
+            idx = np.linspace(0, len(qs) - 1, inputs.sample).round().astype(int)
+            qs = [qs[i] for i in sorted(set(idx.tolist()))]
+        out.extend(qs)
+    return out
+
+
+def _dedupe(ids: Sequence[str], scores: Sequence[float]) -> tuple[list[str], list[float]]:
+    seen: dict[str, float] = {}
+    for i, s in zip(ids, scores, strict=True):
+        seen.setdefault(i, s)
+    return list(seen)[:RANK_DEPTH], list(seen.values())[:RANK_DEPTH]
+
+
+def _retriever_ranker(retriever: Retriever) -> Ranker:
+    def rank(question: str) -> tuple[list[str], list[float], dict[str, float]]:
+        r = retriever.retrieve(question, audience="internal", limit=RETRIEVAL_DEPTH * 2)
+        ids, scores = _dedupe([h.chunk.source_id for h in r.hits], [h.score for h in r.hits])
+        return ids, scores, {"embed": r.embed_ms, "search": r.search_ms}
+
+    return rank
+
+
+def _bm25s_ranker(chunks: Sequence[Chunk]) -> Ranker:
+    import bm25s
+    import Stemmer
+
+    stemmer = Stemmer.Stemmer("english")
+    model = bm25s.BM25()
+    model.index(
+        bm25s.tokenize([c.text for c in chunks], stopwords="en", stemmer=stemmer, show_progress=False),
+        show_progress=False,
+    )
+
+    def rank(question: str) -> tuple[list[str], list[float], dict[str, float]]:
+        t0 = time.perf_counter()
+        q = bm25s.tokenize([question], stopwords="en", stemmer=stemmer, show_progress=False)
+        docs, scores = model.retrieve(q, k=min(RETRIEVAL_DEPTH * 2, len(chunks)), show_progress=False)
+        ms = (time.perf_counter() - t0) * 1000
+        ids, sc = _dedupe([chunks[i].source_id for i in docs[0]], [float(s) for s in scores[0]])
+        return ids, sc, {"search": ms}
+
+    return rank
+
+
+def _llamaindex_ranker(engine: SupportEngine, chunks: Sequence[Chunk]) -> Ranker:
+    from llama_index.core import VectorStoreIndex
+    from llama_index.core.schema import TextNode
+
+    from knowledge.llamaindex_embedding import LlamaIndexEmbedding
+
+    kb = engine.kb
+    vectors = {
+        str(p.id): p.vector
+        for p in kb.client.scroll(
+            kb.settings.collection, limit=len(chunks) + 1, with_vectors=["dense"],
+            with_payload=False,
+        )[0]
+    }
+    nodes = [
+        TextNode(
+            id_=c.chunk_id, text=c.text, metadata={"source_id": c.source_id},
+            embedding=list(vectors[c.chunk_id]["dense"]),  # type: ignore[index,call-overload]
+        )
+        for c in chunks
+    ]
+    embed_model = LlamaIndexEmbedding(kb.embedder)
+    index = VectorStoreIndex(nodes, embed_model=embed_model)
+    retriever = index.as_retriever(similarity_top_k=RETRIEVAL_DEPTH * 2)
+
+    def rank(question: str) -> tuple[list[str], list[float], dict[str, float]]:
+        t0 = time.perf_counter()
+        found = retriever.retrieve(question)
+        ms = (time.perf_counter() - t0) * 1000
+        ids, sc = _dedupe(
+            [n.node.metadata["source_id"] for n in found], [float(n.score or 0) for n in found]
+        )
+        return ids, sc, {"search": ms}
+
+    return rank
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console,
+    )
+
+
+async def _run_default(
+    engine: SupportEngine, questions: Sequence[EvalQuestion], progress: Progress
+) -> list[QuestionResult]:
+    task = progress.add_task("default (full pipeline)", total=len(questions))
+    out = []
+    for q in questions:
+        a = await engine.answer(q.question, audience="internal")
+        ids, scores = _dedupe([r.source_id for r in a.retrieved], [r.score for r in a.retrieved])
+        t = a.timings
+        out.append(
+            QuestionResult(
+                question=q.question, answerable=q.answerable, gold=q.gold, ranked=tuple(ids),
+                scores=tuple(scores), support_score=a.support,
+                answer_text=None if a.abstained else a.text, gold_answer=q.answer,
+                cited=tuple(c.source_id for c in a.citations), abstained=a.abstained,
+                stage_ms={
+                    "embed": t.embed_ms, "search": t.search_ms, "rerank": t.rerank_ms,
+                    "generate": t.generate_ms, "total": t.total_ms,
+                },
+            )
+        )
+        progress.advance(task)
+    return out
+
+
+def _run_ranker(
+    name: str, rank: Ranker, questions: Sequence[EvalQuestion], progress: Progress
+) -> list[QuestionResult]:
+    task = progress.add_task(name, total=len(questions))
+    out = []
+    for q in questions:
+        ids, scores, ms = rank(q.question)
+        ms["total"] = sum(ms.values())
+        out.append(
+            QuestionResult(
+                question=q.question, answerable=q.answerable, gold=q.gold, ranked=tuple(ids),
+                scores=tuple(scores), stage_ms=ms,
+            )
+        )
+        progress.advance(task)
+    return out
+
+
+def run_evaluation(
+    inputs: EvalInputs,
+    settings: Settings,
+    *,
+    configs: Sequence[str] = ("default",),
+    console: Console | None = None,
+) -> EvalRun:
+    """Ingest ``inputs.docs`` into a temporary collection and evaluate ``configs``.
+
+    Raises:
+        ValueError: an unknown configuration name, or a malformed question file.
+    """
+    console = console or Console()
+    unknown = [c for c in configs if c != "default" and c not in RETRIEVAL_CONFIGS]
+    if unknown:
+        raise ValueError(f"unknown configuration(s) {unknown}; choose from default, {RETRIEVAL_CONFIGS}")
+    questions = load_all(inputs)
+    with tempfile.TemporaryDirectory(prefix="supportbot-eval-") as tmp:
+        # Qdrant local mode in a fresh folder, even when a server is configured: the run must not
+        # touch the production collection.
+        eval_settings = settings.model_copy(
+            update={"data_dir": Path(tmp), "qdrant_url": None, "collection": "eval"}
+        )
+        engine = SupportEngine.from_settings(eval_settings)
+        try:
+            report = engine.kb.ingest([inputs.docs], audience="public", console=console)
+            for s in report.skipped:
+                console.print(f"[yellow]skipped[/] {s.path}: {s.reason}")
+            chunks = engine.kb.index.all_chunks()
+            run = EvalRun(
+                dataset_name=", ".join(p.name for p in [*inputs.questions, *inputs.unanswerable]),
+                dataset_path=", ".join(str(p) for p in [*inputs.questions, *inputs.unanswerable]),
+                docs_path=str(inputs.docs), created=now_iso(), ingest_seconds=report.seconds,
+                n_chunks=len(chunks), threshold=engine.threshold,
+            )
+            with _progress(console) as progress:
+                for name in configs:
+                    if name == "default":
+                        results = asyncio.run(_run_default(engine, questions, progress))
+                    else:
+                        results = _run_ranker(name, _make_ranker(name, engine, chunks), questions, progress)
+                    run.configs.append(
+                        ConfigRun(name, DESCRIPTIONS[name], results, summarize(results))
+                    )
+        finally:
+            engine.close()
+    return run
+
+
+def _make_ranker(name: str, engine: SupportEngine, chunks: Sequence[Chunk]) -> Ranker:
+    kb = engine.kb
+    if name == "dense":
+        return _retriever_ranker(kb.make_retriever(mode="dense"))
+    if name == "sparse":
+        return _retriever_ranker(kb.make_retriever(mode="sparse"))
+    if name == "hybrid-dbsf":
+        return _retriever_ranker(kb.make_retriever(fusion="dbsf"))
+    if name == "bm25s":
+        return _bm25s_ranker(chunks)
+    if name == "llamaindex-vector":
+        return _llamaindex_ranker(engine, chunks)
+    raise ValueError(name)

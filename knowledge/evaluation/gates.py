@@ -1,0 +1,98 @@
+"""Quality gates: ``name=value`` thresholds checked against the output of ``summarize``.
+
+A gate ``hit@5=0.9`` means "hit@5 must be at least 0.9". For latency metrics (keys ending in
+``_ms``, e.g. ``total_p95_ms=800``) it means "at most 800 ms". A gate whose metric is missing
+from the summary, or is ``None`` there (no question qualified), fails: a gate that cannot be
+checked should not pass silently.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One threshold on one summary metric.
+
+    Attributes:
+        metric: A key produced by :func:`knowledge.evaluation.metrics.summarize`.
+        threshold: The minimum allowed value, or the maximum for ``*_ms`` metrics.
+    """
+
+    metric: str
+    threshold: float
+
+    @property
+    def is_upper_bound(self) -> bool:
+        """True for latency metrics (``*_ms``), whose threshold is a maximum."""
+        return self.metric.endswith("_ms")
+
+    def passes(self, value: float) -> bool:
+        """Whether ``value`` satisfies the gate (``>=`` threshold, or ``<=`` for ``*_ms``)."""
+        return value <= self.threshold if self.is_upper_bound else value >= self.threshold
+
+
+def parse_gate(spec: str, *, known: Collection[str] | None = None) -> Gate:
+    """Parse ``"metric=value"`` (whitespace around either part allowed), e.g. ``"hit@5=0.9"``.
+
+    Args:
+        spec: The gate as typed on the command line.
+        known: If given, the valid metric names (e.g. the keys of a ``summarize`` result);
+            an unknown name is then rejected here rather than failing later in
+            :func:`check_gates`.
+
+    Raises:
+        ValueError: If there is no ``=``, the name is empty, the value is not a finite number, or
+            ``known`` is given and does not contain the name (the message lists the valid ones).
+    """
+    name, sep, raw = spec.partition("=")
+    name, raw = name.strip(), raw.strip()
+    if not sep or not name or not raw:
+        raise ValueError(f"gate {spec!r} is not of the form metric=value, e.g. hit@5=0.9")
+    try:
+        threshold = float(raw)
+    except ValueError:
+        raise ValueError(f"gate {spec!r}: {raw!r} is not a number") from None
+    if not math.isfinite(threshold):
+        raise ValueError(f"gate {spec!r}: threshold must be finite")
+    if known is not None and name not in known:
+        raise ValueError(f"unknown metric {name!r} in gate {spec!r}; valid: {', '.join(known)}")
+    return Gate(name, threshold)
+
+
+def _fmt(metric: str, value: float) -> str:
+    return f"{value:.1f}" if metric.endswith("_ms") else f"{value:.3f}"
+
+
+def check_gates(
+    metrics: Mapping[str, float | None], gates: Sequence[Gate], *, config: str | None = None
+) -> list[str]:
+    """Check gates against one configuration's summary; return one line per failed gate.
+
+    Lines look like ``FAIL hit@5 = 0.872 < 0.900 (config: hybrid)`` or, for latency,
+    ``FAIL total_p95_ms = 912.0 > 800.0 (config: hybrid)``; the ``(config: ...)`` suffix is
+    left out when ``config`` is ``None``. An unknown metric gives
+    ``FAIL hit@50: unknown metric (valid: ...)``; a metric with value ``None`` gives
+    ``FAIL abstention_recall: no value (no question qualified)``. An empty list means all passed.
+    """
+    suffix = f" (config: {config})" if config is not None else ""
+    failures: list[str] = []
+    for gate in gates:
+        if gate.metric not in metrics:
+            failures.append(
+                f"FAIL {gate.metric}: unknown metric (valid: {', '.join(metrics)}){suffix}"
+            )
+            continue
+        value = metrics[gate.metric]
+        if value is None:
+            failures.append(f"FAIL {gate.metric}: no value (no question qualified){suffix}")
+        elif not gate.passes(value):
+            op = ">" if gate.is_upper_bound else "<"
+            failures.append(
+                f"FAIL {gate.metric} = {_fmt(gate.metric, value)} {op} "
+                f"{_fmt(gate.metric, gate.threshold)}{suffix}"
+            )
+    return failures

@@ -1,0 +1,54 @@
+"""Shared fixtures: a real engine over a tiny two-audience knowledge base.
+
+``kb_engine`` ingests ``tests/data/kb/public`` as ``public`` and ``tests/data/kb/internal`` as
+``internal`` into a Qdrant local-mode store in a temporary folder, with the real embedding model.
+It is session-scoped: loading the model and ingesting take a few seconds, and Qdrant local mode
+allows one client per folder, so every test module shares the one engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.engine import SupportEngine
+from bot.settings import Settings
+
+TESTS = Path(__file__).parent
+KB = TESTS / "data" / "kb"
+SHARED = TESTS.parent.parent / "shared" / "data" / "contoso_hr_benefits"
+
+# Questions the tiny knowledge base answers, by audience.
+PUBLIC_QUESTION = "How many days do I have to return an item for a refund?"
+INTERNAL_QUESTION = "What is the salary band for a senior support engineer?"
+
+
+def make_settings(data_dir: Path, **overrides: object) -> Settings:
+    """Settings isolated from the developer's environment and config file."""
+    return Settings(data_dir=data_dir, _env_file=None, **overrides)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def kb_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings whose data_dir is a fresh temporary folder."""
+    return make_settings(tmp_path_factory.mktemp("kb-data"))
+
+
+@pytest.fixture(scope="session")
+def kb_engine(kb_settings: Settings) -> Iterator[SupportEngine]:
+    """A real SupportEngine over tests/data/kb (public and internal documents)."""
+    engine = SupportEngine.from_settings(kb_settings)
+    engine.kb.ingest([KB / "public"], audience="public", progress=False)
+    engine.kb.ingest([KB / "internal"], audience="internal", progress=False)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="session")
+def contoso() -> Path:
+    """The shared Contoso data folder; skips the test when ../shared is absent."""
+    if not SHARED.is_dir():
+        pytest.skip(f"shared data not found at {SHARED} (clone with ../shared beside the repo)")
+    return SHARED

@@ -1,0 +1,29 @@
+"""The abstention decision."""
+
+from __future__ import annotations
+
+from bot.abstention import decide, support_score
+from knowledge.chunking import Chunk
+from knowledge.retrieval import Hit
+
+
+def hit(sim: float) -> Hit:
+    chunk = Chunk("id", "d", "d", "T", "u", "public", "t", "h", "h", 0)
+    return Hit(chunk, score=0.1, similarity=sim)
+
+
+def test_support_is_max_similarity_of_top_hits() -> None:
+    assert support_score([hit(0.2), hit(0.7), hit(0.4), hit(0.99)]) == 0.7
+    assert support_score([]) == 0.0
+
+
+def test_abstains_below_threshold_and_without_hits() -> None:
+    assert decide([hit(0.40)], threshold=0.5).abstain
+    assert not decide([hit(0.60)], threshold=0.5).abstain
+    assert decide([], threshold=0.5).abstain
+
+
+def test_confidence_is_monotone_in_support_and_bounded() -> None:
+    values = [decide([hit(s)], threshold=0.5).confidence for s in (0.1, 0.4, 0.5, 0.6, 0.9)]
+    assert values == sorted(values) and values[0] == 0.0 and values[-1] == 1.0
+    assert decide([hit(0.5)], threshold=0.5).confidence == 0.5

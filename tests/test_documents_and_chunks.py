@@ -1,0 +1,98 @@
+"""Loading files and the metadata every chunk carries."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from knowledge.chunking import Chunker
+from knowledge.documents import LoadError, SourceFile, discover, load_file
+from knowledge.embedding import get_embedder
+from knowledge.settings import DEFAULT_EMBEDDING_MODEL
+from tests.conftest import KB
+
+SAMPLE_PDF = Path(__file__).parent.parent / "samples" / "contoso" / "PerksPlus.pdf"
+
+
+@pytest.fixture(scope="module")
+def chunker() -> Chunker:
+    tokenize = get_embedder(DEFAULT_EMBEDDING_MODEL).tokenizer_length_fn()
+    return Chunker(tokenize, chunk_size=64, chunk_overlap=8, base_url="https://docs.example.com")
+
+
+def test_discover_reports_unsupported_and_missing(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("# A\ntext")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.txt").write_text("b")
+    (tmp_path / "image.png").write_bytes(b"\x89PNG")
+    (tmp_path / ".hidden.md").write_text("secret")
+    (tmp_path / "LICENSE").write_text("MIT")
+    files, skipped = discover([tmp_path, tmp_path / "nope.pdf"])
+    assert [f.doc_id for f in files] == ["a.md", "sub/b.txt"]
+    reasons = {s.path.name: s.reason for s in skipped}
+    assert reasons == {"image.png": "unsupported file type .png", "nope.pdf": "no such file or folder"}
+
+
+def test_corrupt_empty_and_binary_files_raise_load_error(tmp_path: Path) -> None:
+    corrupt = tmp_path / "broken.pdf"
+    corrupt.write_bytes(b"%PDF-1.7\n this is not really a pdf \x00\x01")
+    empty = tmp_path / "empty.md"
+    empty.write_text("   \n")
+    binary = tmp_path / "latin1.txt"
+    binary.write_bytes("caf\xe9".encode("latin-1"))
+    for path, reason in [(corrupt, "unreadable PDF"), (empty, "no extractable text"), (binary, "not UTF-8")]:
+        with pytest.raises(LoadError, match=reason):
+            load_file(SourceFile(path, path.name))
+
+
+def test_pdf_chunks_carry_page_and_citation_metadata(chunker: Chunker, tmp_path: Path) -> None:
+    pdf = tmp_path / "perks.pdf"
+    shutil.copy(SAMPLE_PDF, pdf)
+    source = SourceFile(pdf, "benefits/perks.pdf")
+    title, docs, fmt = load_file(source)
+    assert fmt == "pdf" and title
+    chunks = chunker.chunk(source, title, docs, fmt, audience="internal", doc_hash="h1")
+    assert len(chunks) > len(docs)  # pages are split into several 64-token chunks
+    pages = [c.page for c in chunks]
+    assert pages == sorted(pages) and pages[0] == 1 and pages[-1] == len(docs)
+    first = chunks[0]
+    assert first.source_id == "benefits/perks.pdf#page=1"
+    assert first.uri == "https://docs.example.com/benefits/perks.pdf#page=1"
+    assert first.audience == "internal" and first.doc_hash == "h1" and first.title == title
+    assert len(first.content_hash) == 64
+    assert [c.chunk_index for c in chunks] == list(range(len(chunks)))
+    assert first.embedding_text.startswith(f"{title} (page 1)\n")
+    # Stable ids: the same input gives the same point ids.
+    again = chunker.chunk(source, title, docs, fmt, audience="internal", doc_hash="h1")
+    assert [c.chunk_id for c in again] == [c.chunk_id for c in chunks]
+    assert len({c.chunk_id for c in chunks}) == len(chunks)
+
+
+def test_markdown_chunks_carry_heading_path(chunker: Chunker) -> None:
+    path = KB / "public" / "returns-and-shipping.md"
+    source = SourceFile(path, "returns-and-shipping.md")
+    title, docs, fmt = load_file(source)
+    assert (title, fmt) == ("Returns and Shipping Policy", "markdown")
+    chunks = chunker.chunk(source, title, docs, fmt, audience="public", doc_hash="h")
+    sections = {c.section for c in chunks}
+    assert "Returns and Shipping Policy > Shipping" in sections
+    shipping = next(c for c in chunks if c.section and c.section.endswith("Shipping"))
+    assert "Express shipping" in shipping.text and shipping.page is None
+    assert shipping.source_id == "returns-and-shipping.md"
+
+
+def test_html_keeps_title_and_sections(chunker: Chunker, tmp_path: Path) -> None:
+    page = tmp_path / "faq.html"
+    page.write_text(
+        "<html><head><title>Help Center</title><script>var x=1;</script></head><body>"
+        "<h1>FAQ</h1><h2>Billing</h2><p>Invoices are sent monthly.</p></body></html>"
+    )
+    source = SourceFile(page, "faq.html")
+    title, docs, fmt = load_file(source)
+    chunks = chunker.chunk(source, title, docs, fmt, audience="public", doc_hash="h")
+    assert title == "Help Center"
+    billing = [c for c in chunks if "Invoices" in c.text]
+    assert billing and billing[0].section == "FAQ > Billing"
+    assert all("var x" not in c.text for c in chunks)

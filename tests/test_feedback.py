@@ -1,0 +1,116 @@
+"""The feedback store: answers, one vote per person, withdrawals, comments, event dedup.
+
+Runs against SQLite, and also against PostgreSQL when ``SUPPORTBOT_TEST_POSTGRES_URL`` is set
+(``.ci/run`` starts a local PostgreSQL server and sets it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.feedback import FeedbackStore
+from bot.models import Answer, Citation, RetrievedChunk, Timings
+
+POSTGRES_URL = os.environ.get("SUPPORTBOT_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FeedbackStore]:
+    if request.param == "sqlite":
+        s = FeedbackStore(f"sqlite:///{tmp_path / 'fb.db'}")
+    else:
+        s = FeedbackStore(POSTGRES_URL or "")
+    yield s
+    s.close()
+
+
+def make_answer(question: str = "q?") -> Answer:
+    return Answer(
+        question=question,
+        text="Thirty days [1].",
+        citations=(Citation(1, "c1", "d.md", "Doc", "file:///d.md", "snippet", 0.5, section="S"),),
+        abstained=False,
+        confidence=0.8,
+        generator="extractive",
+        audience="public",
+        timings=Timings(total_ms=12.5),
+        retrieved=(RetrievedChunk("c1", "d.md", 0.5),),
+        support=0.7,
+    )
+
+
+async def test_answer_is_stored_with_what_it_was_built_from(store: FeedbackStore) -> None:
+    answer_id = await store.record_answer(
+        make_answer(), platform="slack", channel_id="C1", user_id="U1", thread_ref="C1:1.0"
+    )
+    await store.link_message(answer_id, "C1:2.0")
+    assert await store.answer_id_for_message("slack", "C1:2.0") == answer_id
+    assert await store.answer_id_for_message("discord", "C1:2.0") is None
+    rec = await store.get_answer(answer_id)
+    assert rec is not None
+    assert (rec.question, rec.answer_text, rec.generator, rec.audience) == (
+        "q?", "Thirty days [1].", "extractive", "public"
+    )
+    assert rec.citations[0]["title"] == "Doc" and rec.retrieved[0]["chunk_id"] == "c1"
+    assert rec.latency_ms == 12.5 and rec.channel_id == "C1" and rec.user_id == "U1"
+
+
+async def test_changing_a_vote_leaves_one_vote(store: FeedbackStore) -> None:
+    answer_id = await store.record_answer(make_answer())
+    await store.vote(answer_id, "U1", 1, source="reaction")
+    await store.vote(answer_id, "U1", -1, source="button")
+    votes = await store.votes(answer_id)
+    assert [(v.user_id, v.value, v.source) for v in votes] == [("U1", -1, "button")]
+
+
+async def test_concurrent_votes_are_all_kept_and_never_duplicated(store: FeedbackStore) -> None:
+    answer_id = await store.record_answer(make_answer())
+    users = [f"U{i}" for i in range(20)]
+    # 20 people vote at once, and each of them sends the same vote twice.
+    await asyncio.gather(
+        *[store.vote(answer_id, u, 1 if i % 2 else -1, source="reaction") for i, u in enumerate(users)],
+        *[store.vote(answer_id, u, 1 if i % 2 else -1, source="reaction") for i, u in enumerate(users)],
+    )
+    votes = await store.votes(answer_id)
+    assert sorted(v.user_id for v in votes) == sorted(users)
+    assert sum(v.value for v in votes) == 0
+
+
+async def test_withdrawing_only_matches_the_removed_reaction(store: FeedbackStore) -> None:
+    answer_id = await store.record_answer(make_answer())
+    await store.vote(answer_id, "U1", 1, source="reaction")
+    assert not await store.withdraw_vote(answer_id, "U1", -1)  # removing 👎 keeps the 👍
+    assert len(await store.votes(answer_id)) == 1
+    assert await store.withdraw_vote(answer_id, "U1", 1)
+    assert await store.votes(answer_id) == []
+    assert not await store.withdraw_vote(answer_id, "U1")
+
+
+async def test_comment_is_attached_to_the_vote(store: FeedbackStore) -> None:
+    answer_id = await store.record_answer(make_answer())
+    await store.vote(answer_id, "U1", -1, source="button")
+    await store.comment(answer_id, "U1", "It cited the wrong plan")
+    (vote,) = await store.votes(answer_id)
+    assert (vote.value, vote.comment) == (-1, "It cited the wrong plan")
+
+
+async def test_invalid_votes_are_rejected(store: FeedbackStore) -> None:
+    answer_id = await store.record_answer(make_answer())
+    with pytest.raises(ValueError):
+        await store.vote(answer_id, "U1", 2, source="x")
+    with pytest.raises(KeyError):
+        await store.vote(str(uuid.uuid4()), "U1", 1, source="x")
+
+
+async def test_event_ids_are_claimed_once_even_concurrently(store: FeedbackStore) -> None:
+    event = f"Ev{uuid.uuid4().hex}"
+    results = await asyncio.gather(*[store.claim_event("slack", event) for _ in range(8)])
+    assert results.count(True) == 1
+    assert await store.claim_event("discord", event)  # ids are per platform
