@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import getpass
 import logging
 import sys
@@ -290,11 +291,15 @@ def serve_slack() -> None:
 
 
 @serve_app.command("discord")
-def serve_discord() -> None:
+def serve_discord(
+    sync_commands: Annotated[
+        bool, typer.Option("--sync-commands", help="Register /ask with Discord even if unchanged.")
+    ] = False,
+) -> None:
     """Run the Discord bot (needs SUPPORTBOT_DISCORD_TOKEN)."""
     from bot.platforms.discord import serve
 
-    _serve(serve, "Discord")
+    _serve(functools.partial(serve, sync_commands=sync_commands), "Discord")
 
 
 def _serve(serve, platform: Literal["Slack", "Discord"]) -> None:  # type: ignore[no-untyped-def]
@@ -303,7 +308,8 @@ def _serve(serve, platform: Literal["Slack", "Discord"]) -> None:  # type: ignor
         asyncio.run(serve(_settings()))
     except KeyboardInterrupt:
         console.print(f"{platform} bot stopped.")
-    except ValueError as exc:  # configuration errors (missing tokens) are raised as ValueError
+    except (ValueError, RuntimeError) as exc:
+        # Configuration errors (missing tokens), a locked index or a missing model: one line.
         raise _fail(str(exc)) from None
 
 

@@ -328,9 +328,10 @@ class FeedbackStore:
             self._insert(ProcessedEvent)
             .values(platform=platform, event_id=event_id, created_at=_now())
             .on_conflict_do_nothing(index_elements=["platform", "event_id"])
+            .returning(ProcessedEvent.event_id)
         )
-        result = await self._run(lambda s: s.execute(stmt))
-        return bool(getattr(result, "rowcount", 0))
+        # RETURNING yields a row only when this call inserted it (rowcount is unreliable here).
+        return await self._run(lambda s: s.execute(stmt).first() is not None)
 
     async def answers(self, limit: int | None = None) -> Sequence[AnswerRecord]:
         """Stored answers, newest first."""

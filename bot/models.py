@@ -47,7 +47,10 @@ class Citation:
         """``"p. N"`` for a page, the section path for a section, else ``""``."""
         if self.page is not None:
             return f"p. {self.page}"
-        return self.section or ""
+        section = self.section or ""
+        # Markdown section paths start at the H1, which is usually the title itself.
+        prefix = f"{self.title} > "
+        return section[len(prefix) :] if section.startswith(prefix) else section
 
     @property
     def label(self) -> str:

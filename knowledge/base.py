@@ -48,6 +48,8 @@ class KnowledgeBase:
             chunk_overlap=settings.chunk_overlap,
             base_url=settings.source_base_url,
         )
+        # An empty collection answers "nothing found" (abstention) instead of "no collection".
+        self.index.ensure_collection()
         reranker = load_reranker(settings.rerank_model) if settings.rerank_model else None
         self.retriever = self.make_retriever(reranker=reranker)
 

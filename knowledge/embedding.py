@@ -74,7 +74,11 @@ class Embedder:
         self._model = SentenceTransformer(
             str(resolve_model_path(model)), device="cpu", local_files_only=True
         )
-        dim = self._model.get_sentence_embedding_dimension()
+        # Renamed in sentence-transformers 6 (get_sentence_embedding_dimension before).
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or getattr(
+            self._model, "get_sentence_embedding_dimension"
+        )
+        dim = get_dim()
         if dim is None:
             raise ModelNotFoundError(f"{model!r} reports no embedding dimension")
         self.dim: int = int(dim)

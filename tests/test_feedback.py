@@ -50,9 +50,10 @@ async def test_answer_is_stored_with_what_it_was_built_from(store: FeedbackStore
     answer_id = await store.record_answer(
         make_answer(), platform="slack", channel_id="C1", user_id="U1", thread_ref="C1:1.0"
     )
-    await store.link_message(answer_id, "C1:2.0")
-    assert await store.answer_id_for_message("slack", "C1:2.0") == answer_id
-    assert await store.answer_id_for_message("discord", "C1:2.0") is None
+    ref = f"C1:{uuid.uuid4().hex}"  # unique: the PostgreSQL database outlives a test run
+    await store.link_message(answer_id, ref)
+    assert await store.answer_id_for_message("slack", ref) == answer_id
+    assert await store.answer_id_for_message("discord", ref) is None
     rec = await store.get_answer(answer_id)
     assert rec is not None
     assert (rec.question, rec.answer_text, rec.generator, rec.audience) == (

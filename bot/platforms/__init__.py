@@ -1,0 +1,1 @@
+"""Chat-platform adapters (Slack, Discord): thin layers over :mod:`bot.service`."""

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Run the test suite (sets up .venv first if needed). Extra arguments go to pytest.
+# When PostgreSQL can be started on this machine, the feedback-store tests also run against it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+. .venv/bin/activate
+if [ -z "${SUPPORTBOT_TEST_POSTGRES_URL:-}" ]; then
+  if url=$(bash scripts/start_postgres.sh); then
+    export SUPPORTBOT_TEST_POSTGRES_URL="$url"
+  else
+    echo "PostgreSQL not available: feedback-store tests run on SQLite only." >&2
+  fi
+fi
+python -m pytest "$@"
