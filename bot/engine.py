@@ -82,11 +82,8 @@ class SupportEngine:
                 examples=load_few_shot(settings.few_shot_path),
                 human_contact=settings.human_contact,
             )
-        self.threshold = (
-            settings.abstain_threshold
-            if settings.abstain_threshold is not None
-            else abstention.DEFAULT_THRESHOLD
-        )
+        self.threshold = settings.abstain_threshold
+        self.unknown_term_threshold = settings.abstain_threshold_unknown_terms
         # Qdrant local mode is not meant for concurrent calls from several threads.
         self._kb_lock = threading.Lock()
 
@@ -109,11 +106,14 @@ class SupportEngine:
         return await asyncio.to_thread(work)
 
     # -- answering ----------------------------------------------------------------------------
-    def _retrieve(self, question: str, audience: str, context: str | None) -> RetrievalResult:
+    def _retrieve(
+        self, question: str, audience: str, context: str | None
+    ) -> tuple[RetrievalResult, list[str]]:
         with self._kb_lock:
-            return self.kb.retrieve(
+            result = self.kb.retrieve(
                 question, audience=audience, limit=RETRIEVAL_DEPTH, context=context
             )
+            return result, self.kb.unknown_terms(question)
 
     async def answer(
         self, question: str, *, history: Sequence[Turn] = (), audience: str = "public"
@@ -135,13 +135,18 @@ class SupportEngine:
             raise ValueError(f"audience must be 'public' or 'internal', not {audience!r}")
         t0 = time.perf_counter()
         context = next((t.text for t in reversed(history) if t.role == "user"), None)
-        result = await asyncio.to_thread(self._retrieve, question, audience, context)
+        result, unknown = await asyncio.to_thread(self._retrieve, question, audience, context)
         retrieved = tuple(
             RetrievedChunk(h.chunk.chunk_id, h.chunk.doc_id, h.score, h.chunk.page)
             for h in result.hits
         )
         sources = keep_top_sources(result.hits, self.settings.top_k)
-        decision = abstention.decide(sources, self.threshold)
+        decision = abstention.decide(
+            sources,
+            unknown_terms=unknown,
+            threshold=self.threshold,
+            unknown_term_threshold=self.unknown_term_threshold,
+        )
         t1 = time.perf_counter()
 
         def finish(text: str, cited: tuple[Citation, ...], generator: str, **kw: object) -> Answer:
@@ -172,7 +177,9 @@ class SupportEngine:
                 generation = await self.llm.generate(question, texts, history)
             except GeneratorError as exc:
                 log.warning("LLM generator failed (%s); falling back to extractive", exc)
-                generation = await asyncio.to_thread(self.extractive.generate, question, texts)
+                generation = await asyncio.to_thread(
+                    self.extractive.generate, question, texts, result.query_vector
+                )
                 degraded, notice = True, FALLBACK_NOTICE
                 if not generation.text:
                     return finish(
@@ -180,7 +187,9 @@ class SupportEngine:
                         degraded=True, notice=str(exc),
                     )
         else:
-            generation = await asyncio.to_thread(self.extractive.generate, question, texts)
+            generation = await asyncio.to_thread(
+                self.extractive.generate, question, texts, result.query_vector
+            )
         if not generation.text:
             return finish(ABSTAIN_TEXT.format(human=human), (), "abstention", abstained=True)
 

@@ -35,12 +35,13 @@ from knowledge.evaluation.report import ConfigRun, EvalRun, now_iso
 from knowledge.retrieval import Retriever
 
 RANK_DEPTH = 10
-RETRIEVAL_CONFIGS = ("dense", "sparse", "hybrid-dbsf", "llamaindex-vector", "bm25s")
+RETRIEVAL_CONFIGS = ("dense", "sparse", "hybrid-rrf", "hybrid-dbsf", "llamaindex-vector", "bm25s")
 DESCRIPTIONS = {
-    "default": "our full pipeline: hybrid dense+BM25 in Qdrant (RRF), abstention, generator",
+    "default": "our full pipeline: hybrid dense+BM25 (configured fusion), abstention, generator",
     "dense": "ours, dense vectors only (MiniLM, context headers)",
     "sparse": "ours, BM25 sparse vectors only (Qdrant IDF modifier)",
-    "hybrid-dbsf": "ours, hybrid fused with Qdrant DBSF instead of RRF",
+    "hybrid-rrf": "ours, hybrid retrieval only, fused with Reciprocal Rank Fusion",
+    "hybrid-dbsf": "ours, hybrid retrieval only, fused with Distribution-Based Score Fusion",
     "llamaindex-vector": "baseline: LlamaIndex VectorStoreIndex default retriever, same chunks and vectors",
     "bm25s": "baseline: plain BM25 (bm25s, English stop words, Snowball stemmer) over chunk texts",
 }
@@ -252,8 +253,8 @@ def _make_ranker(name: str, engine: SupportEngine, chunks: Sequence[Chunk]) -> R
         return _retriever_ranker(kb.make_retriever(mode="dense"))
     if name == "sparse":
         return _retriever_ranker(kb.make_retriever(mode="sparse"))
-    if name == "hybrid-dbsf":
-        return _retriever_ranker(kb.make_retriever(fusion="dbsf"))
+    if name in ("hybrid-rrf", "hybrid-dbsf"):
+        return _retriever_ranker(kb.make_retriever(fusion=name.removeprefix("hybrid-")))
     if name == "bm25s":
         return _bm25s_ranker(chunks)
     if name == "llamaindex-vector":

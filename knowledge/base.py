@@ -12,6 +12,7 @@ from knowledge.chunking import Chunker
 from knowledge.embedding import Embedder, get_embedder
 from knowledge.index import QdrantIndex, open_client
 from knowledge.ingestion import IngestReport, Ingestor
+from knowledge.local_sparse import LocalSparseIndex
 from knowledge.retrieval import Mode, RetrievalResult, Retriever
 from knowledge.settings import KnowledgeSettings
 from knowledge.sparse import SparseEncoder
@@ -50,6 +51,10 @@ class KnowledgeBase:
         )
         # An empty collection answers "nothing found" (abstention) instead of "no collection".
         self.index.ensure_collection()
+        # The in-memory copy of the sparse vectors gives the corpus vocabulary (abstention) and,
+        # in local mode, fast sparse search (local mode scores sparse vectors in a Python loop).
+        self.term_stats = LocalSparseIndex(self.client, settings.collection)
+        self.local_sparse = None if settings.qdrant_url else self.term_stats
         reranker = load_reranker(settings.rerank_model) if settings.rerank_model else None
         self.retriever = self.make_retriever(reranker=reranker)
 
@@ -74,12 +79,14 @@ class KnowledgeBase:
         return f"{s.embedding_model}|{s.chunk_size}|{s.chunk_overlap}|{s.source_base_url}|v1"
 
     def make_retriever(
-        self, *, mode: Mode = "hybrid", fusion: str = "rrf", reranker: Any | None = None
+        self, *, mode: Mode = "hybrid", fusion: str | None = None, reranker: Any | None = None
     ) -> Retriever:
         """A retriever over this collection with other options (used by the evaluation)."""
         return Retriever(
             self.client, self.settings.collection, self.embedder, self.sparse,
-            mode=mode, fusion=fusion, reranker=reranker,  # type: ignore[arg-type]
+            mode=mode, fusion=fusion or self.settings.fusion,  # type: ignore[arg-type]
+            reranker=reranker,
+            local_sparse=self.local_sparse,
         )
 
     def ingest(
@@ -94,10 +101,20 @@ class KnowledgeBase:
         ingestor = Ingestor(
             self.index, self.embedder, self.sparse, self.chunker, fingerprint=self.fingerprint
         )
-        return ingestor.run(
+        report = ingestor.run(
             paths, audience=audience or self.settings.default_audience, console=console,
             progress=progress,
         )
+        if report.documents:
+            self.term_stats.refresh()
+        return report
+
+    def unknown_terms(self, text: str) -> list[str]:
+        """Content words of ``text`` (stemmed) that occur in no indexed chunk."""
+        return [
+            t for t in self.sparse.content_terms(text)
+            if self.sparse.term_id(t) not in self.term_stats.columns
+        ]
 
     def retrieve(
         self, query: str, *, audience: str = "public", limit: int = 10, context: str | None = None

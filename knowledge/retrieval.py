@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
+from qdrant_client.hybrid.fusion import distribution_based_score_fusion, reciprocal_rank_fusion
 
 from knowledge.chunking import Chunk
 from knowledge.embedding import Embedder
 from knowledge.index import DENSE, SPARSE
+from knowledge.local_sparse import LocalSparseIndex
 from knowledge.sparse import SparseEncoder, SparseVector
 
 Mode = Literal["hybrid", "dense", "sparse"]
@@ -46,9 +49,9 @@ class RetrievalResult:
 
     hits: list[Hit]
     embed_ms: float = 0.0
+    query_vector: NDArray[np.float32] | None = None
     search_ms: float = 0.0
     rerank_ms: float = 0.0
-    timings: dict[str, float] = field(default_factory=dict)
 
     def source_ids(self) -> list[str]:
         """Source ids in rank order, each once (the unit citations and gold labels use)."""
@@ -85,6 +88,9 @@ class Retriever:
         fusion: ``rrf`` (default) or ``dbsf`` for hybrid.
         candidates: how many hits each prefetch contributes before fusion.
         reranker: optional sentence-transformers ``CrossEncoder`` that re-orders the fused hits.
+        local_sparse: for Qdrant local mode, a vectorised copy of the sparse vectors; the sparse
+            lists then come from it and are fused with qdrant-client's own RRF/DBSF functions
+            (the code local mode itself runs), so results match the Query API path.
     """
 
     def __init__(
@@ -98,7 +104,9 @@ class Retriever:
         fusion: FusionName = "rrf",
         candidates: int = 40,
         reranker: Any | None = None,
+        local_sparse: LocalSparseIndex | None = None,
     ) -> None:
+        self.local_sparse = local_sparse
         self.client = client
         self.collection = collection
         self.embedder = embedder
@@ -107,6 +115,48 @@ class Retriever:
         self.fusion = fusion
         self.candidates = candidates
         self.reranker = reranker
+
+    def _search_local(
+        self, prefetch: list[qm.Prefetch], audience: str, flt: qm.Filter | None, fetch: int
+    ) -> list[qm.ScoredPoint]:
+        """Run each prefetch (dense via Qdrant, sparse via the local CSR index) and fuse."""
+        assert self.local_sparse is not None
+        lists: list[list[qm.ScoredPoint]] = []
+        for p in prefetch:
+            if p.using == SPARSE:
+                q = p.query
+                assert isinstance(q, qm.SparseVector)
+                lists.append(
+                    self.local_sparse.search(
+                        SparseVector(list(q.indices), list(q.values)),
+                        audience=audience, limit=p.limit or self.candidates,
+                    )
+                )
+            else:
+                lists.append(
+                    self.client.query_points(
+                        self.collection, query=p.query, using=p.using, query_filter=flt,
+                        limit=p.limit, with_payload=True, with_vectors=[DENSE],
+                    ).points
+                )
+        fused = _fuse(lists, self.fusion, fetch)
+        # Sparse-only hits carry no payload or vector yet: fetch them in one call.
+        full = {p.id: p for lst in lists for p in lst if p.payload is not None}
+        missing = [p.id for p in fused if p.id not in full]
+        if missing:
+            for rec in self.client.retrieve(
+                self.collection, ids=missing, with_payload=True, with_vectors=[DENSE]
+            ):
+                full[rec.id] = qm.ScoredPoint(
+                    id=rec.id, version=0, score=0.0, payload=rec.payload, vector=rec.vector
+                )
+        return [
+            qm.ScoredPoint(
+                id=p.id, version=0, score=p.score, payload=full[p.id].payload,
+                vector=full[p.id].vector,
+            )
+            for p in fused
+        ]
 
     def retrieve(
         self, query: str, *, audience: str = "public", limit: int = 10, context: str | None = None
@@ -134,27 +184,31 @@ class Retriever:
                     qm.Prefetch(query=_sparse(sv), using=SPARSE, limit=self.candidates, filter=flt)
                 )
         if not prefetch:  # a query of stop words only, in sparse mode
-            return RetrievalResult([], (t1 - t0) * 1000, 0.0)
+            return RetrievalResult([], embed_ms=(t1 - t0) * 1000, query_vector=dense_vecs[0])
         fetch = max(limit, self.candidates if self.reranker else limit)
-        if len(prefetch) == 1:
+        if self.local_sparse is not None:
+            points = self._search_local(prefetch, audience, flt, fetch)
+        elif len(prefetch) == 1:
             p = prefetch[0]
-            response = self.client.query_points(
+            points = self.client.query_points(
                 self.collection, query=p.query, using=p.using, query_filter=flt, limit=fetch,
                 with_payload=True, with_vectors=[DENSE],
-            )
+            ).points
         else:
             fusion = qm.Fusion.RRF if self.fusion == "rrf" else qm.Fusion.DBSF
-            response = self.client.query_points(
+            points = self.client.query_points(
                 self.collection, prefetch=prefetch, query=qm.FusionQuery(fusion=fusion),
                 query_filter=flt, limit=fetch, with_payload=True, with_vectors=[DENSE],
-            )
+            ).points
         t2 = time.perf_counter()
         hits = []
-        for p in response.points:
+        for p in points:
             vec = p.vector[DENSE] if isinstance(p.vector, dict) else None
             sim = float(np.max(dense_vecs @ np.asarray(vec, dtype=np.float32))) if vec else 0.0
             hits.append(Hit(Chunk.from_payload(p.payload or {}), float(p.score), sim))
-        result = RetrievalResult(hits, (t1 - t0) * 1000, (t2 - t1) * 1000)
+        result = RetrievalResult(
+            hits, embed_ms=(t1 - t0) * 1000, query_vector=dense_vecs[0], search_ms=(t2 - t1) * 1000
+        )
         if self.reranker is not None and hits:
             t3 = time.perf_counter()
             scores = self.reranker.predict([(query, h.chunk.embedding_text) for h in hits])
@@ -165,6 +219,16 @@ class Retriever:
             result.rerank_ms = (time.perf_counter() - t3) * 1000
         result.hits = result.hits[:limit]
         return result
+
+
+def _fuse(
+    lists: list[list[qm.ScoredPoint]], fusion: FusionName, limit: int
+) -> list[qm.ScoredPoint]:
+    if len(lists) == 1:
+        return lists[0][:limit]
+    if fusion == "rrf":
+        return reciprocal_rank_fusion(lists, limit=limit)
+    return distribution_based_score_fusion(lists, limit=limit)
 
 
 def keep_top_sources(hits: Sequence[Hit], k: int) -> list[Hit]:

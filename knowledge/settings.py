@@ -59,6 +59,10 @@ class KnowledgeSettings(BaseSettings):
     default_audience: Audience = Field(
         default="public", description="Audience tag of ingested sources unless set per source."
     )
+    fusion: Literal["rrf", "dbsf"] = Field(
+        default="dbsf",
+        description="How Qdrant fuses dense and sparse results: rrf or dbsf (see README figures).",
+    )
     source_base_url: str | None = Field(
         default=None,
         description="Public docs site that citations link to (base + doc id); unset = file:// URIs.",

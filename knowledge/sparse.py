@@ -17,10 +17,13 @@ from collections import Counter
 from dataclasses import dataclass
 
 import Stemmer
-from bm25s.stopwords import STOPWORDS_EN
+from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_EN_PLUS
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 _STOP = frozenset(STOPWORDS_EN)
+# The longer list (NLTK's English stop words, as shipped by bm25s) for judging which question
+# words carry content: "what", "how", "do", "I" are not evidence of a topic.
+_FUNCTION_WORDS = frozenset(STOPWORDS_EN_PLUS)
 
 # Okapi BM25 defaults (Robertson & Zaragoza 2009; also bm25s' and Lucene's defaults).
 BM25_K1 = 1.2
@@ -54,6 +57,12 @@ class SparseEncoder:
         words = [w.replace("’", "'") for w in _TOKEN.findall(text.lower())]
         words = [w.split("'")[0] for w in words]
         return self._stemmer.stemWords([w for w in words if w not in _STOP])
+
+    def content_terms(self, text: str) -> list[str]:
+        """Stemmed content words of ``text`` (function words removed), each once."""
+        words = [w.replace("’", "'").split("'")[0] for w in _TOKEN.findall(text.lower())]
+        kept = [w for w in words if w not in _FUNCTION_WORDS and w not in _STOP]
+        return list(dict.fromkeys(self._stemmer.stemWords(kept)))
 
     @staticmethod
     def term_id(token: str) -> int:

@@ -23,6 +23,14 @@ def test_abstains_below_threshold_and_without_hits() -> None:
     assert decide([], threshold=0.5).abstain
 
 
+def test_unknown_terms_raise_the_bar() -> None:
+    kwargs = {"threshold": 0.45, "unknown_term_threshold": 0.7}
+    assert not decide([hit(0.6)], **kwargs).abstain
+    d = decide([hit(0.6)], unknown_terms=["california"], **kwargs)
+    assert d.abstain and d.unknown_terms == ("california",)
+    assert not decide([hit(0.8)], unknown_terms=["california"], **kwargs).abstain
+
+
 def test_confidence_is_monotone_in_support_and_bounded() -> None:
     values = [decide([hit(s)], threshold=0.5).confidence for s in (0.1, 0.4, 0.5, 0.6, 0.9)]
     assert values == sorted(values) and values[0] == 0.0 and values[-1] == 1.0

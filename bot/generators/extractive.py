@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from bot.generators.base import Generation, SourceText
 from knowledge.embedding import Embedder
@@ -27,6 +28,7 @@ _BULLET = re.compile(r"^\s*(?:[•\-\*]|\d+[.)])\s*")
 LEXICAL_WEIGHT = 0.35
 RANK_PRIOR = 0.03  # score lost per source rank below the first
 MIN_WORDS, MAX_WORDS = 4, 90
+SHORTLIST = 12  # sentences embedded per answer
 
 
 @dataclass(frozen=True)
@@ -77,8 +79,18 @@ class ExtractiveGenerator:
         self.max_sentences = max_sentences
         self.word_budget = word_budget
 
-    def generate(self, question: str, sources: Sequence[SourceText]) -> Generation:
-        """Compose an answer (blocking: embeds sentences; run it in a worker thread)."""
+    def generate(
+        self,
+        question: str,
+        sources: Sequence[SourceText],
+        query_vector: NDArray[np.float32] | None = None,
+    ) -> Generation:
+        """Compose an answer (blocking: embeds sentences; run it in a worker thread).
+
+        ``query_vector`` is the question's embedding if the caller has it (saves one pass).
+        Only the ``SHORTLIST`` sentences with the best lexical score are embedded, which bounds
+        the cost whatever the length of the sources.
+        """
         candidates = [
             _Candidate(src.number, i, s)
             for rank, src in enumerate(sources[: self.max_sources])
@@ -87,8 +99,6 @@ class ExtractiveGenerator:
         ]
         if not candidates:
             return Generation("", self.name)
-        vecs = self.embedder.embed([question] + [c.text for c in candidates])
-        cosine = vecs[1:] @ vecs[0]
         q_terms = set(self.sparse.tokens(question))
         lexical = np.array(
             [
@@ -98,6 +108,12 @@ class ExtractiveGenerator:
         )
         rank_of = {src.number: r for r, src in enumerate(sources)}
         prior = np.array([-RANK_PRIOR * rank_of[c.source] for c in candidates])
+        keep = np.argsort(-(LEXICAL_WEIGHT * lexical + prior), kind="stable")[:SHORTLIST]
+        candidates = [candidates[i] for i in keep]
+        lexical, prior = lexical[keep], prior[keep]
+        if query_vector is None:
+            query_vector = self.embedder.embed_query(question)
+        cosine = self.embedder.embed([c.text for c in candidates]) @ query_vector
         scores = cosine + LEXICAL_WEIGHT * lexical + prior
 
         chosen: list[int] = []
