@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from knowledge.retrieval import Hit
 
 DEFAULT_THRESHOLD = 0.45
-DEFAULT_UNKNOWN_TERM_THRESHOLD = 0.70
+DEFAULT_UNKNOWN_TERM_THRESHOLD = 0.65
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ import functools
 import getpass
 import logging
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -18,6 +19,9 @@ from rich.panel import Panel
 from bot.models import Answer, Turn
 from bot.render import source_lines, status_note
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.engine import SupportEngine
 
 app = typer.Typer(
     help="Customer-support chatbot that answers from your documents, with citations.",
@@ -49,7 +53,7 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
-def _open_engine(settings: Settings):  # type: ignore[no-untyped-def]
+def _open_engine(settings: Settings) -> SupportEngine:
     """Open the engine, turning setup errors into one clear line."""
     from bot.engine import SupportEngine
     from knowledge.embedding import ModelNotFoundError
@@ -67,14 +71,15 @@ def print_answer(answer: Answer) -> None:
     title = "No answer in the documents" if answer.abstained else "Answer"
     console.print(Panel(escape(answer.text), title=title, border_style=style))
     for line in source_lines(answer):
-        console.print(f"  [bold][{line.number}][/] {escape(line.label)}  [dim]{escape(line.uri)}[/]")
+        console.print(
+            f"  [bold][{line.number}][/] {escape(line.label)}  [dim]{escape(line.uri)}[/]"
+        )
     note = status_note(answer)
     if note:
         console.print(f"  [yellow]{escape(note)}[/]")
     t = answer.timings
     console.print(
-        f"  [dim]{answer.generator} · confidence {answer.confidence:.2f} · "
-        f"{t.total_ms:.0f} ms[/]"
+        f"  [dim]{answer.generator} · confidence {answer.confidence:.2f} · {t.total_ms:.0f} ms[/]"
     )
 
 
@@ -198,7 +203,7 @@ def demo(
     finally:
         engine.close()
     console.print(
-        "\nNext: [bold]supportbot chat[/] for a conversation, [bold]supportbot ask \"…\"[/] for "
+        '\nNext: [bold]supportbot chat[/] for a conversation, [bold]supportbot ask "…"[/] for '
         "one question, [bold]supportbot eval[/] to measure quality."
     )
 
@@ -217,13 +222,16 @@ def evaluate(
     ] = None,
     unanswerable: Annotated[
         list[Path] | None,
-        typer.Option("--unanswerable", "-u", help="JSONL of questions the documents do not answer."),
+        typer.Option(
+            "--unanswerable", "-u", help="JSONL of questions the documents do not answer."
+        ),
     ] = None,
     compare: Annotated[
         bool, typer.Option(help="Also run retrieval variants and the LlamaIndex/BM25 baselines.")
     ] = False,
     configs: Annotated[
-        str | None, typer.Option(help="Comma-separated configurations to run (overrides --compare).")
+        str | None,
+        typer.Option(help="Comma-separated configurations to run (overrides --compare)."),
     ] = None,
     sample: Annotated[
         int | None, typer.Option(help="Evaluate an evenly spaced sample of N questions per file.")
@@ -257,7 +265,9 @@ def evaluate(
     names = (
         [c.strip() for c in configs.split(",") if c.strip()]
         if configs
-        else ["default", *RETRIEVAL_CONFIGS] if compare else ["default"]
+        else ["default", *RETRIEVAL_CONFIGS]
+        if compare
+        else ["default"]
     )
     try:
         gates = [parse_gate(g) for g in fail_under or []]
@@ -282,6 +292,29 @@ def evaluate(
         raise typer.Exit(code=2)
 
 
+@app.command()
+def bench(
+    docs: Annotated[Path, typer.Option(help="Documents folder to ingest.")] = SAMPLE_KB,
+    questions: Annotated[
+        Path, typer.Option("--questions", "-q", help="JSONL questions for the latency run.")
+    ] = DEFAULT_QA / "qa.jsonl",
+    out: Annotated[Path | None, typer.Option(help="Also write the figures as JSON here.")] = None,
+) -> None:
+    """Measure ingestion time against the embedding floor, and answer() latency p50/p95."""
+    import json
+
+    from bot.benchmark import run_benchmark
+
+    if not questions.is_file():
+        raise _fail(f"question file not found: {questions}")
+    result = run_benchmark(docs, questions, _settings(), console=console)
+    for key, value in result.as_dict().items():
+        console.print(f"  {key:22s} {value}")
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result.as_dict(), indent=2))
+
+
 @serve_app.command("slack")
 def serve_slack() -> None:
     """Run the Slack app (Socket Mode or HTTP Events API, per SUPPORTBOT_SLACK_MODE)."""
@@ -302,7 +335,9 @@ def serve_discord(
     _serve(functools.partial(serve, sync_commands=sync_commands), "Discord")
 
 
-def _serve(serve, platform: Literal["Slack", "Discord"]) -> None:  # type: ignore[no-untyped-def]
+def _serve(
+    serve: Callable[[Settings], Coroutine[Any, Any, None]], platform: Literal["Slack", "Discord"]
+) -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     try:
         asyncio.run(serve(_settings()))

@@ -152,13 +152,24 @@ class SupportEngine:
         def finish(text: str, cited: tuple[Citation, ...], generator: str, **kw: object) -> Answer:
             t2 = time.perf_counter()
             timings = Timings(
-                embed_ms=result.embed_ms, search_ms=result.search_ms, rerank_ms=result.rerank_ms,
-                generate_ms=(t2 - t1) * 1000, total_ms=(t2 - t0) * 1000,
+                embed_ms=result.embed_ms,
+                search_ms=result.search_ms,
+                rerank_ms=result.rerank_ms,
+                generate_ms=(t2 - t1) * 1000,
+                total_ms=(t2 - t0) * 1000,
             )
             return Answer(
-                question=question, text=text, citations=cited, abstained=kw.pop("abstained", False),  # type: ignore[arg-type]
-                confidence=decision.confidence, generator=generator, audience=audience,
-                timings=timings, retrieved=retrieved, support=decision.support, **kw,  # type: ignore[arg-type]
+                question=question,
+                text=text,
+                citations=cited,
+                abstained=kw.pop("abstained", False),  # type: ignore[arg-type]
+                confidence=decision.confidence,
+                generator=generator,
+                audience=audience,
+                timings=timings,
+                retrieved=retrieved,
+                support=decision.support,
+                **kw,  # type: ignore[arg-type]
             )
 
         human = self.settings.human_contact
@@ -166,8 +177,12 @@ class SupportEngine:
             return finish(ABSTAIN_TEXT.format(human=human), (), "abstention", abstained=True)
 
         texts = [
-            SourceText(i, h.chunk.title + (f", {h.chunk.locator}" if h.chunk.locator else ""),
-                       h.chunk.text, h.similarity)
+            SourceText(
+                i,
+                h.chunk.title + (f", {h.chunk.locator}" if h.chunk.locator else ""),
+                h.chunk.text,
+                h.similarity,
+            )
             for i, h in enumerate(sources, start=1)
         ]
         degraded, notice = False, None
@@ -183,8 +198,11 @@ class SupportEngine:
                 degraded, notice = True, FALLBACK_NOTICE
                 if not generation.text:
                     return finish(
-                        UNAVAILABLE_TEXT.format(human=human), (), "unavailable",
-                        degraded=True, notice=str(exc),
+                        UNAVAILABLE_TEXT.format(human=human),
+                        (),
+                        "unavailable",
+                        degraded=True,
+                        notice=str(exc),
                     )
         else:
             generation = await asyncio.to_thread(
@@ -199,7 +217,11 @@ class SupportEngine:
             self._citation(new, sources[old - 1]) for new, old in enumerate(numbers, start=1)
         )
         return finish(
-            text, citations, generation.generator, degraded=degraded, notice=notice,
+            text,
+            citations,
+            generation.generator,
+            degraded=degraded,
+            notice=notice,
             uncited=not citations,
         )
 
@@ -207,8 +229,16 @@ class SupportEngine:
     def _citation(number: int, hit: Hit) -> Citation:
         c = hit.chunk
         return Citation(
-            number=number, chunk_id=c.chunk_id, doc_id=c.doc_id, title=c.title, uri=c.uri,
-            snippet=c.text, score=hit.score, page=c.page, section=c.section, audience=c.audience,
+            number=number,
+            chunk_id=c.chunk_id,
+            doc_id=c.doc_id,
+            title=c.title,
+            uri=c.uri,
+            snippet=c.text,
+            score=hit.score,
+            page=c.page,
+            section=c.section,
+            audience=c.audience,
         )
 
     # -- lifecycle ----------------------------------------------------------------------------

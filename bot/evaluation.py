@@ -42,7 +42,9 @@ DESCRIPTIONS = {
     "sparse": "ours, BM25 sparse vectors only (Qdrant IDF modifier)",
     "hybrid-rrf": "ours, hybrid retrieval only, fused with Reciprocal Rank Fusion",
     "hybrid-dbsf": "ours, hybrid retrieval only, fused with Distribution-Based Score Fusion",
-    "llamaindex-vector": "baseline: LlamaIndex VectorStoreIndex default retriever, same chunks and vectors",
+    "llamaindex-vector": (
+        "baseline: LlamaIndex VectorStoreIndex default retriever, same chunks and vectors"
+    ),
     "bm25s": "baseline: plain BM25 (bm25s, English stop words, Snowball stemmer) over chunk texts",
 }
 
@@ -96,14 +98,18 @@ def _bm25s_ranker(chunks: Sequence[Chunk]) -> Ranker:
     stemmer = Stemmer.Stemmer("english")
     model = bm25s.BM25()
     model.index(
-        bm25s.tokenize([c.text for c in chunks], stopwords="en", stemmer=stemmer, show_progress=False),
+        bm25s.tokenize(
+            [c.text for c in chunks], stopwords="en", stemmer=stemmer, show_progress=False
+        ),
         show_progress=False,
     )
 
     def rank(question: str) -> tuple[list[str], list[float], dict[str, float]]:
         t0 = time.perf_counter()
         q = bm25s.tokenize([question], stopwords="en", stemmer=stemmer, show_progress=False)
-        docs, scores = model.retrieve(q, k=min(RETRIEVAL_DEPTH * 2, len(chunks)), show_progress=False)
+        docs, scores = model.retrieve(
+            q, k=min(RETRIEVAL_DEPTH * 2, len(chunks)), show_progress=False
+        )
         ms = (time.perf_counter() - t0) * 1000
         ids, sc = _dedupe([chunks[i].source_id for i in docs[0]], [float(s) for s in scores[0]])
         return ids, sc, {"search": ms}
@@ -121,13 +127,17 @@ def _llamaindex_ranker(engine: SupportEngine, chunks: Sequence[Chunk]) -> Ranker
     vectors = {
         str(p.id): p.vector
         for p in kb.client.scroll(
-            kb.settings.collection, limit=len(chunks) + 1, with_vectors=["dense"],
+            kb.settings.collection,
+            limit=len(chunks) + 1,
+            with_vectors=["dense"],
             with_payload=False,
         )[0]
     }
     nodes = [
         TextNode(
-            id_=c.chunk_id, text=c.text, metadata={"source_id": c.source_id},
+            id_=c.chunk_id,
+            text=c.text,
+            metadata={"source_id": c.source_id},
             embedding=list(vectors[c.chunk_id]["dense"]),  # type: ignore[index,call-overload]
         )
         for c in chunks
@@ -150,7 +160,10 @@ def _llamaindex_ranker(engine: SupportEngine, chunks: Sequence[Chunk]) -> Ranker
 
 def _progress(console: Console) -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
         console=console,
     )
 
@@ -166,13 +179,22 @@ async def _run_default(
         t = a.timings
         out.append(
             QuestionResult(
-                question=q.question, answerable=q.answerable, gold=q.gold, ranked=tuple(ids),
-                scores=tuple(scores), support_score=a.support,
-                answer_text=None if a.abstained else a.text, gold_answer=q.answer,
-                cited=tuple(c.source_id for c in a.citations), abstained=a.abstained,
+                question=q.question,
+                answerable=q.answerable,
+                gold=q.gold,
+                ranked=tuple(ids),
+                scores=tuple(scores),
+                support_score=a.support,
+                answer_text=None if a.abstained else a.text,
+                gold_answer=q.answer,
+                cited=tuple(c.source_id for c in a.citations),
+                abstained=a.abstained,
                 stage_ms={
-                    "embed": t.embed_ms, "search": t.search_ms, "rerank": t.rerank_ms,
-                    "generate": t.generate_ms, "total": t.total_ms,
+                    "embed": t.embed_ms,
+                    "search": t.search_ms,
+                    "rerank": t.rerank_ms,
+                    "generate": t.generate_ms,
+                    "total": t.total_ms,
                 },
             )
         )
@@ -190,8 +212,12 @@ def _run_ranker(
         ms["total"] = sum(ms.values())
         out.append(
             QuestionResult(
-                question=q.question, answerable=q.answerable, gold=q.gold, ranked=tuple(ids),
-                scores=tuple(scores), stage_ms=ms,
+                question=q.question,
+                answerable=q.answerable,
+                gold=q.gold,
+                ranked=tuple(ids),
+                scores=tuple(scores),
+                stage_ms=ms,
             )
         )
         progress.advance(task)
@@ -213,7 +239,9 @@ def run_evaluation(
     console = console or Console()
     unknown = [c for c in configs if c != "default" and c not in RETRIEVAL_CONFIGS]
     if unknown:
-        raise ValueError(f"unknown configuration(s) {unknown}; choose from default, {RETRIEVAL_CONFIGS}")
+        raise ValueError(
+            f"unknown configuration(s) {unknown}; choose from default, {RETRIEVAL_CONFIGS}"
+        )
     questions = load_all(inputs)
     with tempfile.TemporaryDirectory(prefix="supportbot-eval-") as tmp:
         # Qdrant local mode in a fresh folder, even when a server is configured: the run must not
@@ -230,15 +258,20 @@ def run_evaluation(
             run = EvalRun(
                 dataset_name=", ".join(p.name for p in [*inputs.questions, *inputs.unanswerable]),
                 dataset_path=", ".join(str(p) for p in [*inputs.questions, *inputs.unanswerable]),
-                docs_path=str(inputs.docs), created=now_iso(), ingest_seconds=report.seconds,
-                n_chunks=len(chunks), threshold=engine.threshold,
+                docs_path=str(inputs.docs),
+                created=now_iso(),
+                ingest_seconds=report.seconds,
+                n_chunks=len(chunks),
+                threshold=engine.threshold,
             )
             with _progress(console) as progress:
                 for name in configs:
                     if name == "default":
                         results = asyncio.run(_run_default(engine, questions, progress))
                     else:
-                        results = _run_ranker(name, _make_ranker(name, engine, chunks), questions, progress)
+                        results = _run_ranker(
+                            name, _make_ranker(name, engine, chunks), questions, progress
+                        )
                     run.configs.append(
                         ConfigRun(name, DESCRIPTIONS[name], results, summarize(results))
                     )

@@ -244,10 +244,19 @@ class FeedbackStore:
             if r is None:
                 return None
             return AnswerRecord(
-                id=r.id, platform=r.platform, channel_id=r.channel_id, user_id=r.user_id,
-                message_ref=r.message_ref, audience=r.audience, question=r.question,
-                answer_text=r.answer_text, citations=r.citations, retrieved=r.retrieved,
-                generator=r.generator, abstained=r.abstained, latency_ms=r.latency_ms,
+                id=r.id,
+                platform=r.platform,
+                channel_id=r.channel_id,
+                user_id=r.user_id,
+                message_ref=r.message_ref,
+                audience=r.audience,
+                question=r.question,
+                answer_text=r.answer_text,
+                citations=r.citations,
+                retrieved=r.retrieved,
+                generator=r.generator,
+                abstained=r.abstained,
+                latency_ms=r.latency_ms,
                 created_at=r.created_at,
             )
 
@@ -265,8 +274,12 @@ class FeedbackStore:
             raise ValueError(f"a vote is +1 or -1, not {value!r}")
         now = _now()
         stmt = self._insert(VoteRow).values(
-            answer_id=answer_id, user_id=user_id, value=value, source=source,
-            created_at=now, updated_at=now,
+            answer_id=answer_id,
+            user_id=user_id,
+            value=value,
+            source=source,
+            created_at=now,
+            updated_at=now,
         )
         stmt = stmt.on_conflict_do_update(
             index_elements=["answer_id", "user_id"],
@@ -299,8 +312,13 @@ class FeedbackStore:
         vote if they have none yet."""
         now = _now()
         stmt = self._insert(VoteRow).values(
-            answer_id=answer_id, user_id=user_id, value=-1, source="comment", comment=text,
-            created_at=now, updated_at=now,
+            answer_id=answer_id,
+            user_id=user_id,
+            value=-1,
+            source="comment",
+            comment=text,
+            created_at=now,
+            updated_at=now,
         )
         stmt = stmt.on_conflict_do_update(
             index_elements=["answer_id", "user_id"], set_={"comment": text, "updated_at": now}

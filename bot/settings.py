@@ -21,7 +21,7 @@ class Settings(KnowledgeSettings):
 
     generator: Literal["extractive", "openai"] = Field(
         default="extractive",
-        description="extractive = embedded, no model or key; openai = any OpenAI-compatible endpoint.",
+        description="extractive (no model, no key) or openai (any OpenAI-compatible endpoint).",
     )
     openai_base_url: str = Field(
         default="http://127.0.0.1:11434/v1",
@@ -32,7 +32,9 @@ class Settings(KnowledgeSettings):
     openai_model: str = Field(default="gpt-4o-mini")
     openai_api_key: SecretStr | None = Field(
         default=None,
-        validation_alias=AliasChoices("SUPPORTBOT_OPENAI_API_KEY", "OPENAI_API_KEY", "openai_api_key"),
+        validation_alias=AliasChoices(
+            "SUPPORTBOT_OPENAI_API_KEY", "OPENAI_API_KEY", "openai_api_key"
+        ),
     )
     llm_timeout_s: float = Field(default=30.0, gt=0, description="Per-request timeout, seconds.")
     llm_max_retries: int = Field(default=2, ge=0, description="Retries after the first attempt.")
@@ -56,7 +58,7 @@ class Settings(KnowledgeSettings):
     )
     human_contact: str = Field(
         default="a member of the support team",
-        description="Who to suggest when the bot abstains, e.g. '#help-hr' or 'support@example.com'.",
+        description="Who abstentions point to, e.g. '#help-hr' or 'support@example.com'.",
     )
 
     # -- Slack (bot.platforms.slack) --------------------------------------------------------
@@ -65,11 +67,15 @@ class Settings(KnowledgeSettings):
     )
     slack_bot_token: SecretStr | None = Field(
         default=None,
-        validation_alias=AliasChoices("SUPPORTBOT_SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN", "slack_bot_token"),
+        validation_alias=AliasChoices(
+            "SUPPORTBOT_SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN", "slack_bot_token"
+        ),
     )
     slack_app_token: SecretStr | None = Field(
         default=None,
-        validation_alias=AliasChoices("SUPPORTBOT_SLACK_APP_TOKEN", "SLACK_APP_TOKEN", "slack_app_token"),
+        validation_alias=AliasChoices(
+            "SUPPORTBOT_SLACK_APP_TOKEN", "SLACK_APP_TOKEN", "slack_app_token"
+        ),
     )
     slack_signing_secret: SecretStr | None = Field(
         default=None,

@@ -11,7 +11,7 @@ from rich.console import Console
 from knowledge.chunking import Chunker
 from knowledge.embedding import Embedder, get_embedder
 from knowledge.index import QdrantIndex, open_client
-from knowledge.ingestion import IngestReport, Ingestor
+from knowledge.ingestion import Ingestor, IngestReport
 from knowledge.local_sparse import LocalSparseIndex
 from knowledge.retrieval import Mode, RetrievalResult, Retriever
 from knowledge.settings import KnowledgeSettings
@@ -83,8 +83,12 @@ class KnowledgeBase:
     ) -> Retriever:
         """A retriever over this collection with other options (used by the evaluation)."""
         return Retriever(
-            self.client, self.settings.collection, self.embedder, self.sparse,
-            mode=mode, fusion=fusion or self.settings.fusion,  # type: ignore[arg-type]
+            self.client,
+            self.settings.collection,
+            self.embedder,
+            self.sparse,
+            mode=mode,
+            fusion=fusion or self.settings.fusion,  # type: ignore[arg-type]
             reranker=reranker,
             local_sparse=self.local_sparse,
         )
@@ -102,7 +106,9 @@ class KnowledgeBase:
             self.index, self.embedder, self.sparse, self.chunker, fingerprint=self.fingerprint
         )
         report = ingestor.run(
-            paths, audience=audience or self.settings.default_audience, console=console,
+            paths,
+            audience=audience or self.settings.default_audience,
+            console=console,
             progress=progress,
         )
         if report.documents:
@@ -112,7 +118,8 @@ class KnowledgeBase:
     def unknown_terms(self, text: str) -> list[str]:
         """Content words of ``text`` (stemmed) that occur in no indexed chunk."""
         return [
-            t for t in self.sparse.content_terms(text)
+            t
+            for t in self.sparse.content_terms(text)
             if self.sparse.term_id(t) not in self.term_stats.columns
         ]
 

@@ -13,6 +13,7 @@ front of its text: the header disambiguates chunks that only make sense in conte
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -72,6 +73,9 @@ class Chunk:
         return cls(**{k: v for k, v in payload.items() if k in fields})
 
 
+_HEADING = re.compile(r"^\s*#{1,6}\s[^\n]*\n?")
+
+
 def _section_path(header_path: str, text: str) -> str | None:
     parts = [p for p in header_path.strip("/").split("/") if p]
     first = text.lstrip().splitlines()[0] if text.strip() else ""
@@ -121,9 +125,12 @@ class Chunker:
         """Chunks of one file, in reading order (``chunk_index`` 0, 1, …)."""
         pieces: list[tuple[str, int | None, str | None]] = []
         if fmt == "markdown":
-            for section in self._markdown.get_nodes_from_documents(docs):
-                path = _section_path(section.metadata.get("header_path", "/"), section.text)
-                for text in self._splitter.split_text(section.text):
+            for node in self._markdown.get_nodes_from_documents(docs):
+                body = node.get_content()
+                path = _section_path(node.metadata.get("header_path", "/"), body)
+                # The heading line lives on in the section path (and the embedding header).
+                body = _HEADING.sub("", body, count=1)
+                for text in self._splitter.split_text(body):
                     pieces.append((text, None, path))
         else:
             for doc in docs:

@@ -62,7 +62,8 @@ def discover(paths: Sequence[Path]) -> tuple[list[SourceFile], list[Skipped]]:
             candidates: Iterable[tuple[Path, str]] = (
                 (p, p.relative_to(root).as_posix())
                 for p in sorted(root.rglob("*"))
-                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(root).parts)
             )
         elif root.is_file():
             candidates = [(root, root.name)]
@@ -114,7 +115,9 @@ def _load_pdf(path: Path) -> tuple[str | None, list[Document]]:
     # PDFReader yields pages in order; the 1-based physical index is the page people cite
     # (page_label may be a roman numeral or restart).
     docs = [
-        Document(text=p.text, metadata={"page": i + 1}) for i, p in enumerate(pages) if p.text.strip()
+        Document(text=p.text, metadata={"page": i + 1})
+        for i, p in enumerate(pages)
+        if p.text.strip()
     ]
     return title, docs
 

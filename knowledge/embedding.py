@@ -65,7 +65,13 @@ class Embedder:
 
     def __init__(self, model: str, *, batch_size: int = 64, threads: int = 0) -> None:
         import torch
+        import transformers
         from sentence_transformers import SentenceTransformer
+
+        # The chunker counts tokens of whole pages with this tokenizer; the "longer than the
+        # maximum sequence length" warning and weight-loading bars are noise for our users.
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
 
         if threads:
             torch.set_num_threads(threads)
@@ -75,14 +81,14 @@ class Embedder:
             str(resolve_model_path(model)), device="cpu", local_files_only=True
         )
         # Renamed in sentence-transformers 6 (get_sentence_embedding_dimension before).
-        get_dim = getattr(self._model, "get_embedding_dimension", None) or getattr(
-            self._model, "get_sentence_embedding_dimension"
+        get_dim = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
         )
-        dim = get_dim()
+        dim: int | None = get_dim()
         if dim is None:
             raise ModelNotFoundError(f"{model!r} reports no embedding dimension")
         self.dim: int = int(dim)
-        self.max_seq_length: int = int(self._model.max_seq_length)
         # torch releases the GIL during inference, but one model instance is not meant to run two
         # forward passes at once; a lock keeps concurrent answer() calls safe.
         self._lock = threading.Lock()

@@ -138,7 +138,11 @@ class QdrantIndex:
                     payload=c.payload(),
                 )
                 for i, (c, s) in enumerate(
-                    zip(chunks[start : start + batch_size], sparse[start : start + batch_size], strict=True)
+                    zip(
+                        chunks[start : start + batch_size],
+                        sparse[start : start + batch_size],
+                        strict=True,
+                    )
                 )
             ]
             self.client.upsert(self.collection, points=points, wait=True)

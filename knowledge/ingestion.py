@@ -25,7 +25,6 @@ from knowledge.embedding import Embedder
 from knowledge.index import QdrantIndex
 from knowledge.sparse import SparseEncoder
 
-
 EMBED_BATCH = 256
 
 
@@ -141,7 +140,11 @@ class Ingestor:
                 report.embed_seconds += time.perf_counter() - t0
                 if bar is not None and embed_task is not None:
                     bar.advance(embed_task, len(texts))
-            dense = np.concatenate(dense_parts) if dense_parts else np.zeros((0, self.embedder.dim))
+            dense = (
+                np.concatenate(dense_parts)
+                if dense_parts
+                else np.zeros((0, self.embedder.dim), dtype=np.float32)
+            )
             offset = 0
             for doc in loaded:
                 n = len(doc.chunks)

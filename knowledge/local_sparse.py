@@ -51,8 +51,11 @@ class LocalSparseIndex:
         if self.client.collection_exists(self.collection):
             while True:
                 points, offset = self.client.scroll(
-                    self.collection, limit=2048, offset=offset,
-                    with_payload=["audience"], with_vectors=[SPARSE],
+                    self.collection,
+                    limit=2048,
+                    offset=offset,
+                    with_payload=["audience"],
+                    with_vectors=[SPARSE],
                 )
                 for p in points:
                     vec = p.vector.get(SPARSE) if isinstance(p.vector, dict) else None
@@ -110,6 +113,4 @@ class LocalSparseIndex:
         if candidates.size == 0:
             return []
         top = candidates[np.argsort(-scores[candidates], kind="stable")[:limit]]
-        return [
-            qm.ScoredPoint(id=self.ids[i], version=0, score=float(scores[i])) for i in top
-        ]
+        return [qm.ScoredPoint(id=self.ids[i], version=0, score=float(scores[i])) for i in top]

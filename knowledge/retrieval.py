@@ -70,7 +70,9 @@ def audience_filter(audience: str) -> qm.Filter | None:
     if audience == "internal":
         return None
     if audience == "public":
-        return qm.Filter(must=[qm.FieldCondition(key="audience", match=qm.MatchValue(value="public"))])
+        return qm.Filter(
+            must=[qm.FieldCondition(key="audience", match=qm.MatchValue(value="public"))]
+        )
     raise ValueError(f"audience must be 'public' or 'internal', not {audience!r}")
 
 
@@ -129,14 +131,20 @@ class Retriever:
                 lists.append(
                     self.local_sparse.search(
                         SparseVector(list(q.indices), list(q.values)),
-                        audience=audience, limit=p.limit or self.candidates,
+                        audience=audience,
+                        limit=p.limit or self.candidates,
                     )
                 )
             else:
                 lists.append(
                     self.client.query_points(
-                        self.collection, query=p.query, using=p.using, query_filter=flt,
-                        limit=p.limit, with_payload=True, with_vectors=[DENSE],
+                        self.collection,
+                        query=p.query,
+                        using=p.using,
+                        query_filter=flt,
+                        limit=p.limit or self.candidates,
+                        with_payload=True,
+                        with_vectors=[DENSE],
                     ).points
                 )
         fused = _fuse(lists, self.fusion, fetch)
@@ -152,7 +160,10 @@ class Retriever:
                 )
         return [
             qm.ScoredPoint(
-                id=p.id, version=0, score=p.score, payload=full[p.id].payload,
+                id=p.id,
+                version=0,
+                score=p.score,
+                payload=full[p.id].payload,
                 vector=full[p.id].vector,
             )
             for p in fused
@@ -191,21 +202,31 @@ class Retriever:
         elif len(prefetch) == 1:
             p = prefetch[0]
             points = self.client.query_points(
-                self.collection, query=p.query, using=p.using, query_filter=flt, limit=fetch,
-                with_payload=True, with_vectors=[DENSE],
+                self.collection,
+                query=p.query,
+                using=p.using,
+                query_filter=flt,
+                limit=fetch,
+                with_payload=True,
+                with_vectors=[DENSE],
             ).points
         else:
             fusion = qm.Fusion.RRF if self.fusion == "rrf" else qm.Fusion.DBSF
             points = self.client.query_points(
-                self.collection, prefetch=prefetch, query=qm.FusionQuery(fusion=fusion),
-                query_filter=flt, limit=fetch, with_payload=True, with_vectors=[DENSE],
+                self.collection,
+                prefetch=prefetch,
+                query=qm.FusionQuery(fusion=fusion),
+                query_filter=flt,
+                limit=fetch,
+                with_payload=True,
+                with_vectors=[DENSE],
             ).points
         t2 = time.perf_counter()
         hits = []
-        for p in points:
-            vec = p.vector[DENSE] if isinstance(p.vector, dict) else None
+        for point in points:
+            vec = point.vector[DENSE] if isinstance(point.vector, dict) else None
             sim = float(np.max(dense_vecs @ np.asarray(vec, dtype=np.float32))) if vec else 0.0
-            hits.append(Hit(Chunk.from_payload(p.payload or {}), float(p.score), sim))
+            hits.append(Hit(Chunk.from_payload(point.payload or {}), float(point.score), sim))
         result = RetrievalResult(
             hits, embed_ms=(t1 - t0) * 1000, query_vector=dense_vecs[0], search_ms=(t2 - t1) * 1000
         )
@@ -213,9 +234,7 @@ class Retriever:
             t3 = time.perf_counter()
             scores = self.reranker.predict([(query, h.chunk.embedding_text) for h in hits])
             order = np.argsort(-np.asarray(scores))
-            result.hits = [
-                Hit(hits[i].chunk, float(scores[i]), hits[i].similarity) for i in order
-            ]
+            result.hits = [Hit(hits[i].chunk, float(scores[i]), hits[i].similarity) for i in order]
             result.rerank_ms = (time.perf_counter() - t3) * 1000
         result.hits = result.hits[:limit]
         return result

@@ -43,7 +43,9 @@ class KnowledgeSettings(BaseSettings):
     )
     qdrant_api_key: SecretStr | None = Field(
         default=None,
-        validation_alias=AliasChoices("SUPPORTBOT_QDRANT_API_KEY", "QDRANT_API_KEY", "qdrant_api_key"),
+        validation_alias=AliasChoices(
+            "SUPPORTBOT_QDRANT_API_KEY", "QDRANT_API_KEY", "qdrant_api_key"
+        ),
     )
     collection: str = Field(default="supportbot", description="Qdrant collection name.")
     embedding_model: str = Field(
@@ -65,11 +67,11 @@ class KnowledgeSettings(BaseSettings):
     )
     source_base_url: str | None = Field(
         default=None,
-        description="Public docs site that citations link to (base + doc id); unset = file:// URIs.",
+        description="Docs site that citations link to (base + doc id); unset = file:// URIs.",
     )
     rerank_model: str | None = Field(
         default=None,
-        description="Optional sentence-transformers CrossEncoder (local path or name); off by default.",
+        description="Optional sentence-transformers CrossEncoder (local path or package).",
     )
 
     @property

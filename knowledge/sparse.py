@@ -23,7 +23,24 @@ _TOKEN = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 _STOP = frozenset(STOPWORDS_EN)
 # The longer list (NLTK's English stop words, as shipped by bm25s) for judging which question
 # words carry content: "what", "how", "do", "I" are not evidence of a topic.
-_FUNCTION_WORDS = frozenset(STOPWORDS_EN_PLUS)
+# A few more words common in questions that name no topic.
+_FUNCTION_WORDS = frozenset(STOPWORDS_EN_PLUS) | {
+    "many",
+    "much",
+    "get",
+    "gets",
+    "need",
+    "needs",
+    "want",
+    "know",
+    "tell",
+    "please",
+    "would",
+    "could",
+    "also",
+    "us",
+    "let",
+}
 
 # Okapi BM25 defaults (Robertson & Zaragoza 2009; also bm25s' and Lucene's defaults).
 BM25_K1 = 1.2

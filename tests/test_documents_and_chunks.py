@@ -32,7 +32,10 @@ def test_discover_reports_unsupported_and_missing(tmp_path: Path) -> None:
     files, skipped = discover([tmp_path, tmp_path / "nope.pdf"])
     assert [f.doc_id for f in files] == ["a.md", "sub/b.txt"]
     reasons = {s.path.name: s.reason for s in skipped}
-    assert reasons == {"image.png": "unsupported file type .png", "nope.pdf": "no such file or folder"}
+    assert reasons == {
+        "image.png": "unsupported file type .png",
+        "nope.pdf": "no such file or folder",
+    }
 
 
 def test_corrupt_empty_and_binary_files_raise_load_error(tmp_path: Path) -> None:
@@ -42,7 +45,11 @@ def test_corrupt_empty_and_binary_files_raise_load_error(tmp_path: Path) -> None
     empty.write_text("   \n")
     binary = tmp_path / "latin1.txt"
     binary.write_bytes("caf\xe9".encode("latin-1"))
-    for path, reason in [(corrupt, "unreadable PDF"), (empty, "no extractable text"), (binary, "not UTF-8")]:
+    for path, reason in [
+        (corrupt, "unreadable PDF"),
+        (empty, "no extractable text"),
+        (binary, "not UTF-8"),
+    ]:
         with pytest.raises(LoadError, match=reason):
             load_file(SourceFile(path, path.name))
 

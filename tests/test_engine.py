@@ -19,7 +19,11 @@ async def test_answer_has_text_citations_and_timings(kb_engine: SupportEngine) -
     assert not answer.abstained
     assert "30 days" in answer.text and "[1]" in answer.text
     c = answer.citations[0]
-    assert (c.number, c.doc_id, c.title) == (1, "returns-and-shipping.md", "Returns and Shipping Policy")
+    assert (c.number, c.doc_id, c.title) == (
+        1,
+        "returns-and-shipping.md",
+        "Returns and Shipping Policy",
+    )
     assert c.section == "Returns and Shipping Policy > Returns" and "30 days" in c.snippet
     assert c.uri.startswith("file://") and c.audience == "public"
     assert 0 < answer.confidence <= 1 and answer.timings.total_ms > 0
@@ -51,7 +55,11 @@ async def test_unrelated_question_abstains_and_points_to_a_human(kb_engine: Supp
 
 
 async def test_concurrent_answers(kb_engine: SupportEngine) -> None:
-    questions = [PUBLIC_QUESTION, "How long does standard shipping take?", "What does the warranty cover?"] * 3
+    questions = [
+        PUBLIC_QUESTION,
+        "How long does standard shipping take?",
+        "What does the warranty cover?",
+    ] * 3
     answers = await asyncio.gather(*[kb_engine.answer(q) for q in questions])
     assert [a.question for a in answers] == questions
     assert all(not a.abstained for a in answers)

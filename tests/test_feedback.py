@@ -57,7 +57,10 @@ async def test_answer_is_stored_with_what_it_was_built_from(store: FeedbackStore
     rec = await store.get_answer(answer_id)
     assert rec is not None
     assert (rec.question, rec.answer_text, rec.generator, rec.audience) == (
-        "q?", "Thirty days [1].", "extractive", "public"
+        "q?",
+        "Thirty days [1].",
+        "extractive",
+        "public",
     )
     assert rec.citations[0]["title"] == "Doc" and rec.retrieved[0]["chunk_id"] == "c1"
     assert rec.latency_ms == 12.5 and rec.channel_id == "C1" and rec.user_id == "U1"
@@ -76,8 +79,14 @@ async def test_concurrent_votes_are_all_kept_and_never_duplicated(store: Feedbac
     users = [f"U{i}" for i in range(20)]
     # 20 people vote at once, and each of them sends the same vote twice.
     await asyncio.gather(
-        *[store.vote(answer_id, u, 1 if i % 2 else -1, source="reaction") for i, u in enumerate(users)],
-        *[store.vote(answer_id, u, 1 if i % 2 else -1, source="reaction") for i, u in enumerate(users)],
+        *[
+            store.vote(answer_id, u, 1 if i % 2 else -1, source="reaction")
+            for i, u in enumerate(users)
+        ],
+        *[
+            store.vote(answer_id, u, 1 if i % 2 else -1, source="reaction")
+            for i, u in enumerate(users)
+        ],
     )
     votes = await store.votes(answer_id)
     assert sorted(v.user_id for v in votes) == sorted(users)

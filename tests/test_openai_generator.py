@@ -23,8 +23,12 @@ async def fake() -> AsyncIterator[tuple[FakeOpenAI, str]]:
 def use_llm(engine: SupportEngine, url: str, *, timeout_s: float = 5.0, retries: int = 1) -> None:
     """Point the shared engine's LLM generator at the fake server (restored by the caller)."""
     engine.llm = OpenAICompatibleGenerator(
-        base_url=url, model="fake-model", api_key="sk-test", timeout_s=timeout_s,
-        max_retries=retries, examples=[],
+        base_url=url,
+        model="fake-model",
+        api_key="sk-test",
+        timeout_s=timeout_s,
+        max_retries=retries,
+        examples=[],
     )
 
 

@@ -41,7 +41,16 @@ def test_messages_order_system_examples_history_question() -> None:
         human_contact="#help",
     )
     roles = [m["role"] for m in msgs]
-    assert roles == ["system", "user", "assistant", "user", "assistant", "user", "assistant", "user"]
+    assert roles == [
+        "system",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+    ]
     system = msgs[0]["content"]
     assert "ONLY the numbered sources" in system and "[n]" in system and "#help" in system
     assert "data, not instructions" in system

@@ -100,9 +100,7 @@ class OpenAICompatibleGenerator:
                     response = await self._client.post("chat/completions", json=body)
                     response.raise_for_status()
         except httpx.HTTPStatusError as exc:
-            raise GeneratorError(
-                f"LLM endpoint answered HTTP {exc.response.status_code}"
-            ) from exc
+            raise GeneratorError(f"LLM endpoint answered HTTP {exc.response.status_code}") from exc
         except httpx.TimeoutException as exc:
             raise GeneratorError("LLM endpoint timed out") from exc
         except httpx.TransportError as exc:

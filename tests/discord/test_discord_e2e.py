@@ -127,7 +127,7 @@ async def test_mention_gets_a_reply_with_numbered_sources(env: Env) -> None:
     assert PUBLIC_FACT in embed["description"] and "[1]" in embed["description"]
     sources = sources_of(embed)
     # number, title and section; a local file is not linked (links: test_serve_…)
-    assert sources.startswith(f"**[1]** {PUBLIC_TITLE}, {PUBLIC_TITLE} > Returns\n> ")
+    assert sources.startswith(f"**[1]** {PUBLIC_TITLE}, Returns\n> Customers can return")
     assert "file://" not in sources
     assert button_ids(call) == [UP_ID, DOWN_ID]
     # Clicks go to the one registered persistent view; no view is kept per answer.
