@@ -68,7 +68,7 @@ class SupportEngine:
     def __init__(self, settings: Settings, kb: KnowledgeBase) -> None:
         self.settings = settings
         self.kb = kb
-        self.extractive = ExtractiveGenerator(kb.embedder, kb.sparse)
+        self.extractive = ExtractiveGenerator(kb.sparse)
         self.llm: OpenAICompatibleGenerator | None = None
         if settings.generator == "openai":
             key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
@@ -192,9 +192,7 @@ class SupportEngine:
                 generation = await self.llm.generate(question, texts, history)
             except GeneratorError as exc:
                 log.warning("LLM generator failed (%s); falling back to extractive", exc)
-                generation = await asyncio.to_thread(
-                    self.extractive.generate, question, texts, result.query_vector
-                )
+                generation = await asyncio.to_thread(self.extractive.generate, question, texts)
                 degraded, notice = True, FALLBACK_NOTICE
                 if not generation.text:
                     return finish(
@@ -205,9 +203,7 @@ class SupportEngine:
                         notice=str(exc),
                     )
         else:
-            generation = await asyncio.to_thread(
-                self.extractive.generate, question, texts, result.query_vector
-            )
+            generation = await asyncio.to_thread(self.extractive.generate, question, texts)
         if not generation.text:
             return finish(ABSTAIN_TEXT.format(human=human), (), "abstention", abstained=True)
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from numpy.typing import NDArray
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 from qdrant_client.hybrid.fusion import distribution_based_score_fusion, reciprocal_rank_fusion
@@ -49,7 +48,6 @@ class RetrievalResult:
 
     hits: list[Hit]
     embed_ms: float = 0.0
-    query_vector: NDArray[np.float32] | None = None
     search_ms: float = 0.0
     rerank_ms: float = 0.0
 
@@ -195,7 +193,7 @@ class Retriever:
                     qm.Prefetch(query=_sparse(sv), using=SPARSE, limit=self.candidates, filter=flt)
                 )
         if not prefetch:  # a query of stop words only, in sparse mode
-            return RetrievalResult([], embed_ms=(t1 - t0) * 1000, query_vector=dense_vecs[0])
+            return RetrievalResult([], embed_ms=(t1 - t0) * 1000)
         fetch = max(limit, self.candidates if self.reranker else limit)
         if self.local_sparse is not None:
             points = self._search_local(prefetch, audience, flt, fetch)
@@ -227,9 +225,7 @@ class Retriever:
             vec = point.vector[DENSE] if isinstance(point.vector, dict) else None
             sim = float(np.max(dense_vecs @ np.asarray(vec, dtype=np.float32))) if vec else 0.0
             hits.append(Hit(Chunk.from_payload(point.payload or {}), float(point.score), sim))
-        result = RetrievalResult(
-            hits, embed_ms=(t1 - t0) * 1000, query_vector=dense_vecs[0], search_ms=(t2 - t1) * 1000
-        )
+        result = RetrievalResult(hits, embed_ms=(t1 - t0) * 1000, search_ms=(t2 - t1) * 1000)
         if self.reranker is not None and hits:
             t3 = time.perf_counter()
             scores = self.reranker.predict([(query, h.chunk.embedding_text) for h in hits])
