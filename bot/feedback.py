@@ -132,6 +132,25 @@ class AnswerRecord:
     created_at: datetime
 
 
+def _record(r: AnswerRow) -> AnswerRecord:
+    return AnswerRecord(
+        id=r.id,
+        platform=r.platform,
+        channel_id=r.channel_id,
+        user_id=r.user_id,
+        message_ref=r.message_ref,
+        audience=r.audience,
+        question=r.question,
+        answer_text=r.answer_text,
+        citations=r.citations,
+        retrieved=r.retrieved,
+        generator=r.generator,
+        abstained=r.abstained,
+        latency_ms=r.latency_ms,
+        created_at=r.created_at,
+    )
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # WAL lets readers and one writer proceed together; busy_timeout makes concurrent writers
     # wait for the lock instead of failing (https://www.sqlite.org/wal.html).
@@ -240,25 +259,8 @@ class FeedbackStore:
         """The stored answer, or ``None``."""
 
         def work(s: Session) -> AnswerRecord | None:
-            r = s.get(AnswerRow, answer_id)
-            if r is None:
-                return None
-            return AnswerRecord(
-                id=r.id,
-                platform=r.platform,
-                channel_id=r.channel_id,
-                user_id=r.user_id,
-                message_ref=r.message_ref,
-                audience=r.audience,
-                question=r.question,
-                answer_text=r.answer_text,
-                citations=r.citations,
-                retrieved=r.retrieved,
-                generator=r.generator,
-                abstained=r.abstained,
-                latency_ms=r.latency_ms,
-                created_at=r.created_at,
-            )
+            row = s.get(AnswerRow, answer_id)
+            return _record(row) if row is not None else None
 
         return await self._run(work)
 
@@ -353,13 +355,7 @@ class FeedbackStore:
 
     async def answers(self, limit: int | None = None) -> Sequence[AnswerRecord]:
         """Stored answers, newest first."""
-        stmt = select(AnswerRow.id).order_by(AnswerRow.created_at.desc())
+        stmt = select(AnswerRow).order_by(AnswerRow.created_at.desc())
         if limit:
             stmt = stmt.limit(limit)
-        ids = await self._run(lambda s: list(s.scalars(stmt)))
-        out = []
-        for answer_id in ids:
-            rec = await self.get_answer(answer_id)
-            if rec is not None:
-                out.append(rec)
-        return out
+        return await self._run(lambda s: [_record(r) for r in s.scalars(stmt)])
