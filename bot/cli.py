@@ -36,7 +36,7 @@ SAMPLE_KB = Path(__file__).resolve().parent.parent / "samples" / "contoso"
 SAMPLE_QUESTIONS = (
     "What is balance billing and how does the Northwind Standard plan protect against it?",
     "What does PerksPlus reimburse?",
-    "Does Northwind Health Plus cover services in California?",
+    "Can I bring my dog to the office?",  # not in the documents: the bot abstains
 )
 
 AudienceOpt = Annotated[

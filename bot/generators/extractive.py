@@ -31,6 +31,7 @@ LEXICAL_WEIGHT = 0.35
 NEAR_BEST = 0.15  # a further sentence must score within this of the best one
 RANK_PRIOR = 0.03  # score lost per source rank below the first
 MIN_WORDS, MAX_WORDS = 4, 90
+HEADING_MAX_WORDS = 10
 
 
 @dataclass(frozen=True)
@@ -43,10 +44,22 @@ class _Candidate:
 _HEADING_LINE = re.compile(r"^\s*#{1,6}\s.*$", flags=re.MULTILINE)
 
 
+def _looks_like_heading(line: str) -> bool:
+    """A short line without end punctuation whose words are mostly capitalised: a PDF heading
+    such as "Balance Billing Protection" or "COVERED SERVICES: Home Health Care"."""
+    words = line.split()
+    if not words or len(words) > HEADING_MAX_WORDS or line.rstrip()[-1] in ".!?,;":
+        return False
+    capitalised = sum(1 for w in words if w[:1].isupper() or not w[:1].isalpha())
+    return capitalised / len(words) >= 0.6
+
+
 def split_sentences(text: str) -> list[str]:
-    """Split chunk text into sentences; PDF line breaks inside a sentence are joined and
-    Markdown heading lines (kept in the chunk's ``section``) are dropped."""
+    """Split chunk text into sentences. PDF line breaks inside a sentence are joined; heading
+    lines (Markdown ``#`` lines, and PDF lines that look like headings) are dropped, since they
+    are labels rather than answers (the chunk's section or page locates them)."""
     text = _HEADING_LINE.sub("", text)
+    text = "\n".join(line for line in text.splitlines() if not _looks_like_heading(line))
     text = re.sub(r"[ \t]+", " ", text)
     text = re.sub(r"(?<![.!?:])\n(?!\s*(?:[•\-\*]|\d+[.)]\s))", " ", text)
     parts = (_BULLET.sub("", p).strip() for p in _SENTENCE_END.split(text))
