@@ -32,7 +32,10 @@ serve_app = typer.Typer(help="Run the bot on a chat platform.", no_args_is_help=
 app.add_typer(serve_app, name="serve")
 console = Console()
 
-SAMPLE_KB = Path(__file__).resolve().parent.parent / "samples" / "contoso"
+REPO = Path(__file__).resolve().parent.parent  # the checkout (installed in editable mode)
+SAMPLE_KB = REPO / "samples" / "contoso"
+# The labelled Contoso QA sets live in ../shared beside the checkout, not in the repository.
+DEFAULT_QA = REPO.parent / "shared" / "data" / "contoso_hr_benefits"
 SAMPLE_QUESTIONS = (
     "What is balance billing and how does the Northwind Standard plan protect against it?",
     "What does PerksPlus reimburse?",
@@ -206,9 +209,6 @@ def demo(
         '\nNext: [bold]supportbot chat[/] for a conversation, [bold]supportbot ask "…"[/] for '
         "one question, [bold]supportbot eval[/] to measure quality."
     )
-
-
-DEFAULT_QA = Path("../shared/data/contoso_hr_benefits")
 
 
 @app.command("eval")
