@@ -149,7 +149,15 @@ class SupportEngine:
         )
         t1 = time.perf_counter()
 
-        def finish(text: str, cited: tuple[Citation, ...], generator: str, **kw: object) -> Answer:
+        def finish(
+            text: str,
+            cited: tuple[Citation, ...],
+            generator: str,
+            *,
+            abstained: bool = False,
+            degraded: bool = False,
+            notice: str | None = None,
+        ) -> Answer:
             t2 = time.perf_counter()
             timings = Timings(
                 embed_ms=result.embed_ms,
@@ -162,14 +170,16 @@ class SupportEngine:
                 question=question,
                 text=text,
                 citations=cited,
-                abstained=kw.pop("abstained", False),  # type: ignore[arg-type]
+                abstained=abstained,
                 confidence=decision.confidence,
                 generator=generator,
                 audience=audience,
                 timings=timings,
                 retrieved=retrieved,
                 support=decision.support,
-                **kw,  # type: ignore[arg-type]
+                degraded=degraded,
+                uncited=generator not in ("abstention", "unavailable") and not cited,
+                notice=notice,
             )
 
         human = self.settings.human_contact
@@ -218,7 +228,6 @@ class SupportEngine:
             generation.generator,
             degraded=degraded,
             notice=notice,
-            uncited=not citations,
         )
 
     @staticmethod
