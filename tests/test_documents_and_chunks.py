@@ -103,3 +103,50 @@ def test_html_keeps_title_and_sections(chunker: Chunker, tmp_path: Path) -> None
     billing = [c for c in chunks if "Invoices" in c.text]
     assert billing and billing[0].section == "FAQ > Billing"
     assert all("var x" not in c.text for c in chunks)
+
+
+def _write_docx(path: Path, paragraphs: list[str]) -> None:
+    """A minimal valid DOCX (Office Open XML): content types, package rels, document body."""
+    import zipfile
+
+    body = "".join(f"<w:p><w:r><w:t>{p}</w:t></w:r></w:p>" for p in paragraphs)
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(
+            "[Content_Types].xml",
+            '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/'
+            'package/2006/content-types"><Default Extension="rels" ContentType="application/'
+            'vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" '
+            'ContentType="application/xml"/><Override PartName="/word/document.xml" ContentType='
+            '"application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/>'
+            "</Types>",
+        )
+        z.writestr(
+            "_rels/.rels",
+            '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.'
+            'openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://'
+            'schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" '
+            'Target="word/document.xml"/></Relationships>',
+        )
+        z.writestr(
+            "word/document.xml",
+            '<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="http://schemas.'
+            f'openxmlformats.org/wordprocessingml/2006/main"><w:body>{body}</w:body></w:document>',
+        )
+
+
+def test_docx_and_plain_text_are_loaded(chunker: Chunker, tmp_path: Path) -> None:
+    docx = tmp_path / "onboarding_guide.docx"
+    _write_docx(docx, ["Laptops are issued on day one.", "Badges are collected at reception."])
+    text = tmp_path / "faq.txt"
+    text.write_text("Parking is free for employees.\n\nVisitors park in lot B.")
+    for path, expected in [(docx, "Badges are collected"), (text, "Visitors park in lot B")]:
+        source = SourceFile(path, path.name)
+        title, docs, fmt = load_file(source)
+        chunks = chunker.chunk(source, title, docs, fmt, audience="public", doc_hash="h")
+        assert any(expected in c.text for c in chunks)
+        assert all(c.page is None and c.source_id == path.name for c in chunks)
+    assert load_file(SourceFile(docx, docx.name))[0] == "Onboarding Guide"
+    broken = tmp_path / "broken.docx"
+    broken.write_bytes(b"not a zip")
+    with pytest.raises(LoadError, match="unreadable DOCX"):
+        load_file(SourceFile(broken, broken.name))
