@@ -31,8 +31,3 @@ def strip_invalid(text: str, n_sources: int) -> tuple[str, list[int]]:
     cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", cleaned)
     cleaned = re.sub(r"[ \t]{2,}", " ", cleaned).strip()
     return cleaned, cited_numbers(cleaned)
-
-
-def remove_markers(text: str) -> str:
-    """Text with every ``[n]`` marker removed (for scoring answer text against a gold answer)."""
-    return re.sub(r"\s+([.,;:!?])", r"\1", MARKER.sub("", text)).strip()

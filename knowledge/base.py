@@ -41,7 +41,9 @@ class KnowledgeBase:
         self.settings = settings
         self.embedder = embedder
         self.client = open_client(settings)
-        self.index = QdrantIndex(self.client, settings.collection, embedder.dim)
+        self.index = QdrantIndex(
+            self.client, settings.collection, embedder.dim, local=not settings.qdrant_url
+        )
         self.sparse = SparseEncoder(avg_doc_len=settings.chunk_size * TERMS_PER_TOKEN)
         self.chunker = Chunker(
             embedder.tokenizer_length_fn(),

@@ -66,13 +66,14 @@ class QdrantIndex:
         client: an open Qdrant client.
         collection: collection name.
         dim: dense vector size of the embedding model.
+        local: the client is Qdrant local mode (no payload indexes there).
     """
 
-    def __init__(self, client: QdrantClient, collection: str, dim: int) -> None:
+    def __init__(self, client: QdrantClient, collection: str, dim: int, *, local: bool) -> None:
         self.client = client
         self.collection = collection
         self.dim = dim
-        self.is_local = getattr(client, "_client", None).__class__.__name__ == "QdrantLocal"
+        self.is_local = local
 
     def ensure_collection(self) -> None:
         """Create the collection if missing.
@@ -158,19 +159,6 @@ class QdrantIndex:
                     must=[qm.FieldCondition(key="doc_id", match=qm.MatchValue(value=doc_id))],
                     must_not=must_not,
                 )
-            ),
-            wait=True,
-        )
-
-    def delete_documents(self, doc_ids: Iterable[str]) -> None:
-        """Delete every point of the given documents."""
-        ids = list(doc_ids)
-        if not ids:
-            return
-        self.client.delete(
-            self.collection,
-            points_selector=qm.FilterSelector(
-                filter=qm.Filter(must=[qm.FieldCondition(key="doc_id", match=qm.MatchAny(any=ids))])
             ),
             wait=True,
         )

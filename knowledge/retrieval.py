@@ -51,13 +51,6 @@ class RetrievalResult:
     search_ms: float = 0.0
     rerank_ms: float = 0.0
 
-    def source_ids(self) -> list[str]:
-        """Source ids in rank order, each once (the unit citations and gold labels use)."""
-        seen: dict[str, None] = {}
-        for h in self.hits:
-            seen.setdefault(h.chunk.source_id, None)
-        return list(seen)
-
 
 def audience_filter(audience: str) -> qm.Filter | None:
     """Qdrant filter for an audience: ``public`` → only public chunks; ``internal`` → none.

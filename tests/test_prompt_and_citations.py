@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.citations import cited_numbers, remove_markers, strip_invalid
+from bot.citations import cited_numbers, strip_invalid
 from bot.models import Turn
 from bot.prompt import build_messages, format_sources, load_few_shot
 from bot.settings import BUNDLED_FEW_SHOT
@@ -87,6 +87,5 @@ def test_strip_invalid(text: str, n: int, expected: str, numbers: list[int]) -> 
     assert strip_invalid(text, n) == (expected, numbers)
 
 
-def test_cited_numbers_and_marker_removal() -> None:
+def test_cited_numbers() -> None:
     assert cited_numbers("x [3] y [1, 3] z [2]") == [3, 1, 2]
-    assert remove_markers("Thirty days [1]. Free shipping [2][3].") == "Thirty days. Free shipping."

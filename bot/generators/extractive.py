@@ -41,9 +41,6 @@ class _Candidate:
     text: str
 
 
-_HEADING_LINE = re.compile(r"^\s*#{1,6}\s.*$", flags=re.MULTILINE)
-
-
 def _looks_like_heading(line: str) -> bool:
     """A short line without end punctuation whose words are mostly capitalised: a PDF heading
     such as "Balance Billing Protection" or "COVERED SERVICES: Home Health Care"."""
@@ -55,10 +52,9 @@ def _looks_like_heading(line: str) -> bool:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Split chunk text into sentences. PDF line breaks inside a sentence are joined; heading
-    lines (Markdown ``#`` lines, and PDF lines that look like headings) are dropped, since they
-    are labels rather than answers (the chunk's section or page locates them)."""
-    text = _HEADING_LINE.sub("", text)
+    """Split chunk text into sentences. PDF line breaks inside a sentence are joined; lines that
+    look like headings are dropped, since they are labels rather than answers (the chunk's
+    section or page locates them; the chunker already removed Markdown ``#`` lines)."""
     text = "\n".join(line for line in text.splitlines() if not _looks_like_heading(line))
     text = re.sub(r"[ \t]+", " ", text)
     text = re.sub(r"(?<![.!?:])\n(?!\s*(?:[•\-\*]|\d+[.)]\s))", " ", text)
