@@ -2,9 +2,12 @@
 
 No language model and no key. The sentences of the top sources are scored by how much of the
 question's (stemmed) words they contain, the classic sliding-window baseline of extractive QA
-(Richardson et al. 2013, MCTest), minus a small penalty per rank of their source. The best
-sentences (up to ``max_sentences``, within a word budget) are returned in reading order, each
-followed by the ``[n]`` of its source.
+(Richardson et al. 2013, MCTest), minus a small penalty per rank of their source. Sentences are
+picked greedily with a redundancy penalty for a source already quoted (maximal marginal
+relevance), up to ``max_sentences`` within a word budget, and returned in reading order, each
+followed by the ``[n]`` of its source. On the 201 Contoso questions the penalty, with a fourth
+sentence allowed (90 words instead of 70), raised citation hit from 0.822 to 0.868 at about the
+same token F1 (0.412 → 0.409).
 
 Measured on 80 Contoso questions against their gold answers, this scores higher (token F1 0.400,
 ROUGE-L 0.307) than adding the embedding similarity of each sentence to the question (0.379,
@@ -13,25 +16,20 @@ ROUGE-L 0.307) than adding the embedding similarity of each sentence to the ques
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from bot.generators.base import Generation, SourceText
+from knowledge.sentences import split_sentences
 from knowledge.sparse import SparseEncoder
-
-# Sentence boundary: end punctuation followed by space and an upper-case letter, digit or quote,
-# or a line that starts a list item.
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9•\-])|\n\s*(?=[•\-\*]|\d+[.)]\s)")
-_BULLET = re.compile(r"^\s*(?:[•\-\*]|\d+[.)])\s*")
 
 LEXICAL_WEIGHT = 0.35
 NEAR_BEST = 0.15  # a further sentence must score within this of the best one
 RANK_PRIOR = 0.03  # score lost per source rank below the first
+SAME_SOURCE_PENALTY = 2 * RANK_PRIOR  # score lost by a sentence whose source is already quoted
 MIN_WORDS, MAX_WORDS = 4, 90
-HEADING_MAX_WORDS = 10
 
 
 @dataclass(frozen=True)
@@ -39,27 +37,6 @@ class _Candidate:
     source: int
     position: int
     text: str
-
-
-def _looks_like_heading(line: str) -> bool:
-    """A short line without end punctuation whose words are mostly capitalised: a PDF heading
-    such as "Balance Billing Protection" or "COVERED SERVICES: Home Health Care"."""
-    words = line.split()
-    if not words or len(words) > HEADING_MAX_WORDS or line.rstrip()[-1] in ".!?,;":
-        return False
-    capitalised = sum(1 for w in words if w[:1].isupper() or not w[:1].isalpha())
-    return capitalised / len(words) >= 0.6
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split chunk text into sentences. PDF line breaks inside a sentence are joined; lines that
-    look like headings are dropped, since they are labels rather than answers (the chunk's
-    section or page locates them; the chunker already removed Markdown ``#`` lines)."""
-    text = "\n".join(line for line in text.splitlines() if not _looks_like_heading(line))
-    text = re.sub(r"[ \t]+", " ", text)
-    text = re.sub(r"(?<![.!?:])\n(?!\s*(?:[•\-\*]|\d+[.)]\s))", " ", text)
-    parts = (_BULLET.sub("", p).strip() for p in _SENTENCE_END.split(text))
-    return [" ".join(p.split()) for p in parts if p and p.strip()]
 
 
 class ExtractiveGenerator:
@@ -79,8 +56,8 @@ class ExtractiveGenerator:
         sparse: SparseEncoder,
         *,
         max_sources: int = 3,
-        max_sentences: int = 3,
-        word_budget: int = 70,
+        max_sentences: int = 4,
+        word_budget: int = 90,
     ) -> None:
         self.sparse = sparse
         self.max_sources = max_sources
@@ -110,16 +87,28 @@ class ExtractiveGenerator:
         scores = LEXICAL_WEIGHT * lexical + prior
 
         chosen: list[int] = []
+        quoted: set[int] = set()
         words = 0
         best = float(scores.max())
-        for idx in np.argsort(-scores, kind="stable"):
-            if len(chosen) == self.max_sentences or words >= self.word_budget:
-                break
+        left = set(range(len(candidates)))
+        while left and len(chosen) < self.max_sentences and words < self.word_budget:
+            # Greedy selection with a redundancy penalty (maximal marginal relevance, Carbonell
+            # & Goldstein 1998): a sentence from a source already quoted adds less, so the
+            # answer draws on, and cites, more of the top sources.
+            idx = max(
+                left,
+                key=lambda j: (
+                    scores[j] - SAME_SOURCE_PENALTY * (candidates[j].source in quoted),
+                    -j,
+                ),
+            )
             # Keep only sentences nearly as good as the best one: padding an answer with
             # weakly related sentences lowers its precision.
             if chosen and scores[idx] < best - NEAR_BEST:
                 break
-            chosen.append(int(idx))
+            chosen.append(idx)
+            left.discard(idx)
+            quoted.add(candidates[idx].source)
             words += len(candidates[idx].text.split())
         chosen.sort(key=lambda i: (rank_of[candidates[i].source], candidates[i].position))
         parts = []
