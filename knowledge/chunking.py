@@ -1,9 +1,16 @@
 """Split loaded documents into chunks that carry everything a citation needs.
 
-PDF pages and plain text go through llama-index's ``SentenceSplitter``; Markdown (and HTML,
+PDFs and plain text go through llama-index's ``SentenceSplitter``; Markdown (and HTML,
 converted to Markdown) first through ``MarkdownNodeParser`` so each chunk knows its heading path,
 then through the splitter for size. Sizes are counted in the embedding model's own tokens, so a
 chunk never silently overflows the model's input window (256 word pieces for MiniLM).
+
+The pages of a PDF are split as one continuous text, not page by page: a topic that runs over a
+page break stays in one chunk instead of leaving a stub at the foot of a page. A chunk is cited
+by the page it starts on, the convention of passage citations (and of the Azure
+``azure-search-openai-demo`` indexer whose labels the Contoso QA set uses). Consecutive chunks
+overlap by half a chunk by default, so every passage lies well inside some chunk (a sliding
+window with stride = half the window).
 
 Each chunk is embedded with a short context header (document title and page or section) in
 front of its text: the header disambiguates chunks that only make sense in context (Anthropic,
@@ -12,6 +19,7 @@ front of its text: the header disambiguates chunks that only make sense in conte
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 import uuid
@@ -23,6 +31,7 @@ from llama_index.core import Document
 from llama_index.core.node_parser import MarkdownNodeParser, SentenceSplitter
 
 from knowledge.documents import SourceFile, source_uri
+from knowledge.sentences import sentences_for_search
 
 # Fixed namespace so point ids are the same on every machine and every run.
 CHUNK_NAMESPACE = uuid.UUID("6f1c3c1e-5b7a-4d7e-9a55-2f0b8c1d7e42")
@@ -55,6 +64,11 @@ class Chunk:
         if self.page is not None:
             return f"page {self.page}"
         return self.section or ""
+
+    @property
+    def sentences(self) -> list[str]:
+        """The sentences that get their own vector (see :mod:`knowledge.sentences`)."""
+        return sentences_for_search(self.text)
 
     @property
     def embedding_text(self) -> str:
@@ -90,7 +104,7 @@ class Chunker:
     Args:
         tokenize: the embedding model's tokenizer (text → tokens), used to count chunk sizes.
         chunk_size: maximum tokens per chunk (without the context header).
-        chunk_overlap: tokens shared by consecutive chunks of the same page or section.
+        chunk_overlap: tokens shared by consecutive chunks of the same document or section.
         base_url: optional public docs site that citations link to (else ``file://``).
     """
 
@@ -112,6 +126,30 @@ class Chunker:
         self._markdown = MarkdownNodeParser(include_metadata=True, include_prev_next_rel=False)
         self.base_url = base_url
 
+    def _paged_pieces(self, pages: list[Document]) -> list[tuple[str, int | None]]:
+        """Split the pages of one document as one text → ``(chunk text, page it starts on)``."""
+        starts: list[int] = []
+        numbers: list[int | None] = []
+        offset = 0
+        for doc in pages:
+            starts.append(offset)
+            numbers.append(doc.metadata.get("page"))
+            offset += len(doc.text) + 1  # + the newline that joins pages
+        full = "\n".join(doc.text for doc in pages)
+        pieces = []
+        search_from = 0
+        for text in self._splitter.split_text(full):
+            body = text.strip()
+            if not body:
+                continue
+            # Chunks come in reading order and each starts after the previous one's start.
+            at = full.find(body, search_from)
+            if at < 0:  # not found verbatim (never seen): keep the previous chunk's page
+                at = search_from
+            search_from = at + 1
+            pieces.append((text, numbers[bisect.bisect_right(starts, at) - 1]))
+        return pieces
+
     def chunk(
         self,
         source: SourceFile,
@@ -132,11 +170,12 @@ class Chunker:
                 body = _HEADING.sub("", body, count=1)
                 for text in self._splitter.split_text(body):
                     pieces.append((text, None, path))
+        elif any(d.metadata.get("page") is not None for d in docs):
+            pieces.extend((text, page, None) for text, page in self._paged_pieces(docs))
         else:
             for doc in docs:
-                page = doc.metadata.get("page")
                 for text in self._splitter.split_text(doc.text):
-                    pieces.append((text, page, None))
+                    pieces.append((text, None, None))
         chunks = []
         for index, (text, page, section) in enumerate(t for t in pieces if t[0].strip()):
             source_id = f"{source.doc_id}#page={page}" if page is not None else source.doc_id
