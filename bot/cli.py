@@ -60,12 +60,32 @@ def _open_engine(settings: Settings) -> SupportEngine:
     """Open the engine, turning setup errors into one clear line."""
     from bot.engine import SupportEngine
     from knowledge.embedding import ModelNotFoundError
-    from knowledge.index import IndexDimensionError, IndexLockedError
+    from knowledge.index import IndexDimensionError, IndexLockedError, IndexSchemaError
 
     try:
         return SupportEngine.from_settings(settings)
-    except (IndexLockedError, ModelNotFoundError, IndexDimensionError, ValueError) as exc:
+    except (
+        IndexLockedError,
+        ModelNotFoundError,
+        IndexDimensionError,
+        IndexSchemaError,
+        ValueError,
+    ) as exc:
         raise _fail(str(exc)) from None
+
+
+def _drop_collection(settings: Settings) -> None:
+    """Delete the configured collection (``ingest --rebuild``)."""
+    from knowledge.index import IndexLockedError, QdrantIndex, open_client
+
+    try:
+        client = open_client(settings)
+    except IndexLockedError as exc:
+        raise _fail(str(exc)) from None
+    try:
+        QdrantIndex(client, settings.collection, 0, local=not settings.qdrant_url).drop()
+    finally:
+        client.close()
 
 
 def print_answer(answer: Answer) -> None:
@@ -93,12 +113,21 @@ def ingest(
         str | None,
         typer.Option("--audience", "-a", help="Tag for these sources (default: configured)."),
     ] = None,
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild",
+            help="Delete the whole collection first (all sources), then ingest these paths.",
+        ),
+    ] = False,
 ) -> None:
     """Ingest documents (PDF, Markdown, HTML, text, DOCX) into the index; unchanged files are
     skipped, unreadable ones reported."""
     if audience not in (None, "public", "internal"):
         raise _fail("--audience must be public or internal")
     settings = _settings()
+    if rebuild:
+        _drop_collection(settings)
     engine = _open_engine(settings)
     try:
         report = engine.kb.ingest(paths, audience=audience, console=console)

@@ -5,10 +5,12 @@ question through one or more configurations on the same chunks:
 
 - ``default``: the full pipeline (hybrid retrieval, abstention, the configured generator), which
   gives retrieval, answer, citation and abstention metrics;
-- with ``--compare``, retrieval-only variants: ``dense``, ``sparse`` and ``hybrid-dbsf`` of our
-  index, and two baselines that are not ours: ``llamaindex-vector`` (LlamaIndex's default
-  ``VectorStoreIndex`` retriever over the same chunks and the same embedding vectors) and
-  ``bm25s`` (plain BM25 over the chunk texts with bm25s' own tokenizer and stemmer).
+- with ``--compare``, retrieval-only variants of our index: ``dense`` (chunk vectors),
+  ``sparse`` (BM25), ``hybrid-chunks`` (those two fused, no sentence vectors), ``hybrid-rrf`` and
+  ``hybrid-dbsf`` (all three lists), and two baselines that are not ours:
+  ``llamaindex-vector`` (LlamaIndex's default ``VectorStoreIndex`` retriever over the same
+  chunks and the same chunk vectors) and ``bm25s`` (plain BM25 over the chunk texts with
+  bm25s' own tokenizer and stemmer).
 
 Results go to :mod:`knowledge.evaluation.report` (Rich table, JSON, HTML with plots).
 """
@@ -35,13 +37,25 @@ from knowledge.evaluation.report import ConfigRun, EvalRun, now_iso
 from knowledge.retrieval import Retriever
 
 RANK_DEPTH = 10
-RETRIEVAL_CONFIGS = ("dense", "sparse", "hybrid-rrf", "hybrid-dbsf", "llamaindex-vector", "bm25s")
+RETRIEVAL_CONFIGS = (
+    "dense",
+    "sparse",
+    "hybrid-chunks",
+    "hybrid-rrf",
+    "hybrid-dbsf",
+    "llamaindex-vector",
+    "bm25s",
+)
 DESCRIPTIONS = {
-    "default": "our full pipeline: hybrid dense+BM25 (configured fusion), abstention, generator",
-    "dense": "ours, dense vectors only (MiniLM, context headers)",
+    "default": (
+        "our full pipeline: chunk + sentence vectors + BM25 (configured fusion), abstention, "
+        "generator"
+    ),
+    "dense": "ours, chunk vectors only (MiniLM, context headers)",
     "sparse": "ours, BM25 sparse vectors only (Qdrant IDF modifier)",
-    "hybrid-rrf": "ours, hybrid retrieval only, fused with Reciprocal Rank Fusion",
-    "hybrid-dbsf": "ours, hybrid retrieval only, fused with Distribution-Based Score Fusion",
+    "hybrid-chunks": "ours, chunk vectors + BM25 fused with DBSF, no sentence vectors",
+    "hybrid-rrf": "ours, chunk + sentence vectors + BM25, Reciprocal Rank Fusion",
+    "hybrid-dbsf": "ours, chunk + sentence vectors + BM25, Distribution-Based Score Fusion",
     "llamaindex-vector": (
         "baseline: LlamaIndex VectorStoreIndex default retriever, same chunks and vectors"
     ),
@@ -286,6 +300,8 @@ def _make_ranker(name: str, engine: SupportEngine, chunks: Sequence[Chunk]) -> R
         return _retriever_ranker(kb.make_retriever(mode="dense"))
     if name == "sparse":
         return _retriever_ranker(kb.make_retriever(mode="sparse"))
+    if name == "hybrid-chunks":
+        return _retriever_ranker(kb.make_retriever(fusion="dbsf", sentences=False))
     if name in ("hybrid-rrf", "hybrid-dbsf"):
         return _retriever_ranker(kb.make_retriever(fusion=name.removeprefix("hybrid-")))
     if name == "bm25s":

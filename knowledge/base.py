@@ -12,6 +12,7 @@ from knowledge.chunking import Chunker
 from knowledge.embedding import Embedder, get_embedder
 from knowledge.index import QdrantIndex, open_client
 from knowledge.ingestion import Ingestor, IngestReport
+from knowledge.local_sentences import LocalSentenceIndex
 from knowledge.local_sparse import LocalSparseIndex
 from knowledge.retrieval import Mode, RetrievalResult, Retriever
 from knowledge.settings import KnowledgeSettings
@@ -57,6 +58,11 @@ class KnowledgeBase:
         # in local mode, fast sparse search (local mode scores sparse vectors in a Python loop).
         self.term_stats = LocalSparseIndex(self.client, settings.collection)
         self.local_sparse = None if settings.qdrant_url else self.term_stats
+        self.local_sentences = (
+            LocalSentenceIndex(self.client, settings.collection)
+            if settings.sentence_vectors and not settings.qdrant_url
+            else None
+        )
         reranker = load_reranker(settings.rerank_model) if settings.rerank_model else None
         self.retriever = self.make_retriever(reranker=reranker)
 
@@ -78,12 +84,21 @@ class KnowledgeBase:
     def fingerprint(self) -> str:
         """Changes when a setting that shapes the stored vectors changes."""
         s = self.settings
-        return f"{s.embedding_model}|{s.chunk_size}|{s.chunk_overlap}|{s.source_base_url}|v1"
+        return (
+            f"{s.embedding_model}|{s.chunk_size}|{s.chunk_overlap}|{s.source_base_url}"
+            f"|sentences={s.sentence_vectors}|v2"
+        )
 
     def make_retriever(
-        self, *, mode: Mode = "hybrid", fusion: str | None = None, reranker: Any | None = None
+        self,
+        *,
+        mode: Mode = "hybrid",
+        fusion: str | None = None,
+        reranker: Any | None = None,
+        sentences: bool | None = None,
     ) -> Retriever:
-        """A retriever over this collection with other options (used by the evaluation)."""
+        """A retriever over this collection with other options (used by the evaluation);
+        ``sentences`` defaults to the ``sentence_vectors`` setting."""
         return Retriever(
             self.client,
             self.settings.collection,
@@ -93,6 +108,8 @@ class KnowledgeBase:
             fusion=fusion or self.settings.fusion,  # type: ignore[arg-type]
             reranker=reranker,
             local_sparse=self.local_sparse,
+            sentences=self.settings.sentence_vectors if sentences is None else sentences,
+            local_sentences=self.local_sentences,
         )
 
     def ingest(
@@ -105,7 +122,12 @@ class KnowledgeBase:
     ) -> IngestReport:
         """Ingest files/folders (blocking); ``audience`` defaults to the configured default."""
         ingestor = Ingestor(
-            self.index, self.embedder, self.sparse, self.chunker, fingerprint=self.fingerprint
+            self.index,
+            self.embedder,
+            self.sparse,
+            self.chunker,
+            fingerprint=self.fingerprint,
+            sentence_vectors=self.settings.sentence_vectors,
         )
         report = ingestor.run(
             paths,
@@ -115,6 +137,8 @@ class KnowledgeBase:
         )
         if report.documents:
             self.term_stats.refresh()
+            if self.local_sentences is not None:
+                self.local_sentences.refresh()
         return report
 
     def unknown_terms(self, text: str) -> list[str]:

@@ -1,4 +1,12 @@
-"""The Qdrant collection: one point per chunk, with a dense and a sparse named vector.
+"""The Qdrant collection: one point per chunk, with three named vectors.
+
+- ``dense``: the embedding of the chunk (with its context header), cosine.
+- ``bm25``: BM25 term weights, sparse, with Qdrant's IDF modifier.
+- ``sentences``: a multivector, one embedding per sentence of the chunk, compared with MaxSim
+  (Qdrant multivectors; Khattab & Zaharia 2020, ColBERT). A query vector's score against a chunk
+  is its best sentence's cosine: a precise statement buried in a long chunk still ranks the
+  chunk (Chen et al. 2023, "Dense X Retrieval", finds finer units retrieve better with dense
+  models; we keep both granularities and fuse them).
 
 Qdrant local mode (a folder in the data directory) is the embedded default; ``QDRANT_URL`` (and
 ``QDRANT_API_KEY``) switch to a Qdrant server or cluster with no code change. Point ids are
@@ -26,6 +34,7 @@ from knowledge.sparse import SparseVector
 
 DENSE = "dense"
 SPARSE = "bm25"
+SENTENCES = "sentences"
 
 
 class IndexLockedError(RuntimeError):
@@ -34,6 +43,10 @@ class IndexLockedError(RuntimeError):
 
 class IndexDimensionError(RuntimeError):
     """The collection was built with another embedding model (vector size differs)."""
+
+
+class IndexSchemaError(RuntimeError):
+    """The collection was created by an older version, without a vector this one needs."""
 
 
 def open_client(settings: KnowledgeSettings) -> QdrantClient:
@@ -80,6 +93,7 @@ class QdrantIndex:
 
         Raises:
             IndexDimensionError: it exists with another dense vector size.
+            IndexSchemaError: it exists without the sentence vectors (an older version made it).
         """
         if self.client.collection_exists(self.collection):
             info = self.client.get_collection(self.collection)
@@ -88,12 +102,24 @@ class QdrantIndex:
             if size != self.dim:
                 raise IndexDimensionError(
                     f"Collection {self.collection!r} holds {size}-d vectors but the embedding "
-                    f"model makes {self.dim}-d ones; use another collection name or re-create it."
+                    f"model makes {self.dim}-d ones; use another collection name or re-create it "
+                    "with 'supportbot ingest --rebuild'."
+                )
+            if not isinstance(vectors, dict) or SENTENCES not in vectors:
+                raise IndexSchemaError(
+                    f"Collection {self.collection!r} was created by an older supportbot without "
+                    "sentence vectors; re-create it with 'supportbot ingest --rebuild DOCS'."
                 )
             return
+        dense = qm.VectorParams(size=self.dim, distance=qm.Distance.COSINE)
+        sentences = qm.VectorParams(
+            size=self.dim,
+            distance=qm.Distance.COSINE,
+            multivector_config=qm.MultiVectorConfig(comparator=qm.MultiVectorComparator.MAX_SIM),
+        )
         self.client.create_collection(
             self.collection,
-            vectors_config={DENSE: qm.VectorParams(size=self.dim, distance=qm.Distance.COSINE)},
+            vectors_config={DENSE: dense, SENTENCES: sentences},
             sparse_vectors_config={SPARSE: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
         )
         if not self.is_local:  # payload indexes only matter on a server
@@ -120,32 +146,43 @@ class QdrantIndex:
             if offset is None:
                 return out
 
+    def drop(self) -> None:
+        """Delete the collection and everything in it (``supportbot ingest --rebuild``)."""
+        if self.client.collection_exists(self.collection):
+            self.client.delete_collection(self.collection)
+
     def upsert(
         self,
         chunks: Sequence[Chunk],
         dense: NDArray[np.float32],
         sparse: Sequence[SparseVector],
+        sentences: Sequence[NDArray[np.float32]] | None = None,
         batch_size: int = 256,
     ) -> None:
-        """Write chunks with their vectors (``dense`` has shape ``(len(chunks), dim)``)."""
+        """Write chunks with their vectors.
+
+        Args:
+            dense: shape ``(len(chunks), dim)``.
+            sparse: one BM25 vector per chunk.
+            sentences: per chunk, shape ``(n_sentences ≥ 1, dim)``; ``None`` stores none (the
+                chunk is then invisible to sentence search).
+        """
         for start in range(0, len(chunks), batch_size):
-            points = [
-                qm.PointStruct(
-                    id=c.chunk_id,
-                    vector={
-                        DENSE: dense[start + i].tolist(),
-                        SPARSE: qm.SparseVector(indices=s.indices, values=s.values),
-                    },
-                    payload=c.payload(),
+            points = []
+            for i, (c, s) in enumerate(
+                zip(
+                    chunks[start : start + batch_size],
+                    sparse[start : start + batch_size],
+                    strict=True,
                 )
-                for i, (c, s) in enumerate(
-                    zip(
-                        chunks[start : start + batch_size],
-                        sparse[start : start + batch_size],
-                        strict=True,
-                    )
-                )
-            ]
+            ):
+                vector: dict[str, Any] = {
+                    DENSE: dense[start + i].tolist(),
+                    SPARSE: qm.SparseVector(indices=s.indices, values=s.values),
+                }
+                if sentences is not None:
+                    vector[SENTENCES] = sentences[start + i].tolist()
+                points.append(qm.PointStruct(id=c.chunk_id, vector=vector, payload=c.payload()))
             self.client.upsert(self.collection, points=points, wait=True)
 
     def delete_stale(self, doc_id: str, keep: Iterable[str]) -> None:

@@ -1,4 +1,4 @@
-"""Ingestion: files → chunks → embeddings → Qdrant, incrementally.
+"""Ingestion: files → chunks → embeddings (per chunk and per sentence) → Qdrant, incrementally.
 
 A document whose bytes, audience and chunking settings are unchanged since the last run is
 skipped without re-embedding (its ``doc_hash`` is stored on every chunk). A changed document is
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -57,6 +58,7 @@ class Ingestor:
         chunker: splits documents.
         fingerprint: a string that changes when chunking or embedding settings change, so such
             a change re-ingests unchanged files.
+        sentence_vectors: also embed each chunk's sentences (the ``sentences`` multivector).
     """
 
     def __init__(
@@ -67,7 +69,9 @@ class Ingestor:
         chunker: Chunker,
         *,
         fingerprint: str,
+        sentence_vectors: bool = True,
     ) -> None:
+        self.sentence_vectors = sentence_vectors
         self.index = index
         self.embedder = embedder
         self.sparse = sparse
@@ -78,6 +82,23 @@ class Ingestor:
         return hashlib.sha256(
             f"{file_sha256(path)}|{audience}|{self.fingerprint}".encode()
         ).hexdigest()
+
+    def _embed(
+        self, texts: list[str], label: str, bar: Progress | None, report: IngestReport
+    ) -> NDArray[np.float32]:
+        """Embed ``texts`` in fixed batches with a progress bar → shape ``(len(texts), dim)``."""
+        task = bar.add_task(label, total=len(texts)) if bar is not None else None
+        parts = []
+        for begin in range(0, len(texts), EMBED_BATCH):
+            batch = texts[begin : begin + EMBED_BATCH]
+            t0 = time.perf_counter()
+            parts.append(self.embedder.embed(batch))
+            report.embed_seconds += time.perf_counter() - t0
+            if bar is not None and task is not None:
+                bar.advance(task, len(batch))
+        if not parts:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        return np.concatenate(parts)
 
     def run(
         self,
@@ -131,25 +152,25 @@ class Ingestor:
             # Embed across documents in fixed batches (many small files fill a batch too), then
             # write each document's points together.
             chunks = [c for d in loaded for c in d.chunks]
-            embed_task = bar.add_task("Embedding chunks", total=len(chunks)) if bar else None
-            dense_parts = []
-            for begin in range(0, len(chunks), EMBED_BATCH):
-                texts = [c.embedding_text for c in chunks[begin : begin + EMBED_BATCH]]
-                t0 = time.perf_counter()
-                dense_parts.append(self.embedder.embed(texts))
-                report.embed_seconds += time.perf_counter() - t0
-                if bar is not None and embed_task is not None:
-                    bar.advance(embed_task, len(texts))
-            dense = (
-                np.concatenate(dense_parts)
-                if dense_parts
-                else np.zeros((0, self.embedder.dim), dtype=np.float32)
-            )
+            dense = self._embed([c.embedding_text for c in chunks], "Embedding chunks", bar, report)
+            per_chunk: list[NDArray[np.float32]] | None = None
+            if self.sentence_vectors:
+                # Overlapping chunks share sentences: embed each distinct sentence once.
+                sentences = [c.sentences for c in chunks]
+                distinct = list(dict.fromkeys(s for group in sentences for s in group))
+                row = {s: i for i, s in enumerate(distinct)}
+                vectors = self._embed(distinct, "Embedding sentences", bar, report)
+                per_chunk = [vectors[[row[s] for s in group]] for group in sentences]
             offset = 0
             for doc in loaded:
                 n = len(doc.chunks)
                 sparse = [self.sparse.encode_document(c.embedding_text) for c in doc.chunks]
-                self.index.upsert(doc.chunks, dense[offset : offset + n], sparse)
+                self.index.upsert(
+                    doc.chunks,
+                    dense[offset : offset + n],
+                    sparse,
+                    per_chunk[offset : offset + n] if per_chunk is not None else None,
+                )
                 self.index.delete_stale(doc.doc_id, [c.chunk_id for c in doc.chunks])
                 offset += n
                 report.documents += 1

@@ -1,10 +1,12 @@
-"""Hybrid retrieval: dense + sparse (BM25) search fused by Qdrant, with an audience filter.
+"""Hybrid retrieval: chunk vectors, sentence vectors and BM25, fused by Qdrant, with an
+audience filter.
 
-One Query API call sends prefetches for the dense and the sparse vector (and, for follow-up
-questions, the same two for the question joined with the previous user turn) and lets Qdrant
-fuse them with Reciprocal Rank Fusion (Cormack, Clarke & Büttcher 2009; k = 60 as in the paper
-and Qdrant's default) or Distribution-Based Score Fusion. Each hit also gets its dense cosine
-similarity to the question, the calibrated signal that abstention uses (RRF scores only rank).
+One Query API call sends three prefetches (the chunk's dense vector, its sentence multivector
+scored by MaxSim, and the sparse BM25 vector; for follow-up questions the same three again for
+the question joined with the previous user turn) and lets Qdrant fuse them with
+Distribution-Based Score Fusion (the default) or Reciprocal Rank Fusion (Cormack, Clarke &
+Büttcher 2009; k = 60 as in the paper and Qdrant's default). Each hit also gets its dense cosine
+similarity to the question, the calibrated signal that abstention uses (fused scores only rank).
 
 Audience: ``public`` sees only chunks tagged ``public``; ``internal`` sees everything. The filter
 is applied inside every prefetch, so internal chunks never enter a public result.
@@ -24,7 +26,8 @@ from qdrant_client.hybrid.fusion import distribution_based_score_fusion, recipro
 
 from knowledge.chunking import Chunk
 from knowledge.embedding import Embedder
-from knowledge.index import DENSE, SPARSE
+from knowledge.index import DENSE, SENTENCES, SPARSE
+from knowledge.local_sentences import LocalSentenceIndex
 from knowledge.local_sparse import LocalSparseIndex
 from knowledge.sparse import SparseEncoder, SparseVector
 
@@ -78,12 +81,15 @@ class Retriever:
         client: Qdrant client. collection: collection name.
         embedder / sparse: the encoders used at ingestion.
         mode: ``hybrid`` (default), ``dense`` or ``sparse`` only.
+        sentences: in ``hybrid`` mode, also search the sentence multivector (a third list).
         fusion: ``rrf`` (default) or ``dbsf`` for hybrid.
         candidates: how many hits each prefetch contributes before fusion.
         reranker: optional sentence-transformers ``CrossEncoder`` that re-orders the fused hits.
         local_sparse: for Qdrant local mode, a vectorised copy of the sparse vectors; the sparse
             lists then come from it and are fused with qdrant-client's own RRF/DBSF functions
             (the code local mode itself runs), so results match the Query API path.
+        local_sentences: for Qdrant local mode, a matrix copy of the sentence vectors that
+            scores MaxSim in one mat-vec (local mode loops over points in Python).
     """
 
     def __init__(
@@ -98,8 +104,12 @@ class Retriever:
         candidates: int = 40,
         reranker: Any | None = None,
         local_sparse: LocalSparseIndex | None = None,
+        sentences: bool = False,
+        local_sentences: LocalSentenceIndex | None = None,
     ) -> None:
         self.local_sparse = local_sparse
+        self.sentences = sentences
+        self.local_sentences = local_sentences
         self.client = client
         self.collection = collection
         self.embedder = embedder
@@ -116,7 +126,17 @@ class Retriever:
         assert self.local_sparse is not None
         lists: list[list[qm.ScoredPoint]] = []
         for p in prefetch:
-            if p.using == SPARSE:
+            if p.using == SENTENCES and self.local_sentences is not None:
+                q = p.query
+                assert isinstance(q, list)
+                lists.append(
+                    self.local_sentences.search(
+                        np.asarray(q[0], dtype=np.float32),
+                        audience=audience,
+                        limit=p.limit or self.candidates,
+                    )
+                )
+            elif p.using == SPARSE:
                 q = p.query
                 assert isinstance(q, qm.SparseVector)
                 lists.append(
@@ -180,6 +200,13 @@ class Retriever:
             if self.mode in ("hybrid", "dense"):
                 prefetch.append(
                     qm.Prefetch(query=dv.tolist(), using=DENSE, limit=self.candidates, filter=flt)
+                )
+            if self.mode == "hybrid" and self.sentences:
+                # A multivector query of one vector: MaxSim = its best sentence's cosine.
+                prefetch.append(
+                    qm.Prefetch(
+                        query=[dv.tolist()], using=SENTENCES, limit=self.candidates, filter=flt
+                    )
                 )
             if self.mode in ("hybrid", "sparse") and sv.indices:
                 prefetch.append(

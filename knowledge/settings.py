@@ -56,14 +56,22 @@ class KnowledgeSettings(BaseSettings):
     embedding_threads: int = Field(
         default=0, ge=0, description="torch intra-op threads for embedding; 0 = all cores."
     )
-    chunk_size: int = Field(default=256, ge=32, description="Chunk size in tokens.")
-    chunk_overlap: int = Field(default=32, ge=0, description="Chunk overlap in tokens.")
+    chunk_size: int = Field(
+        default=192, ge=32, description="Chunk size in embedding-model tokens (see README figures)."
+    )
+    chunk_overlap: int = Field(
+        default=96, ge=0, description="Tokens shared by consecutive chunks (half a chunk)."
+    )
+    sentence_vectors: bool = Field(
+        default=True,
+        description="Also embed every sentence and search them as a third fused list (MaxSim).",
+    )
     default_audience: Audience = Field(
         default="public", description="Audience tag of ingested sources unless set per source."
     )
     fusion: Literal["rrf", "dbsf"] = Field(
         default="dbsf",
-        description="How Qdrant fuses dense and sparse results: rrf or dbsf (see README figures).",
+        description="How Qdrant fuses the result lists: rrf or dbsf (see README figures).",
     )
     source_base_url: str | None = Field(
         default=None,

@@ -1,0 +1,95 @@
+"""A vectorised copy of the collection's sentence multivectors for Qdrant local mode.
+
+Qdrant local mode scores multivectors (MaxSim) point by point in Python: about 55 ms per query
+for 1,100 chunks of 8 sentences here, against 2 ms for the dense vector. This index stacks every
+sentence vector in one matrix and takes each chunk's best sentence with one mat-vec and a
+segmented maximum (``np.maximum.reduceat``), which is the same MaxSim score: the highest cosine
+between the query vector and any sentence of the chunk. A Qdrant server scores multivectors
+natively and needs none of this.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from qdrant_client import QdrantClient
+from qdrant_client import models as qm
+
+from knowledge.index import SENTENCES
+
+
+def _normalise(m: NDArray[np.float32]) -> NDArray[np.float32]:
+    norms = np.linalg.norm(m, axis=-1, keepdims=True)
+    return (m / np.where(norms == 0, 1, norms)).astype(np.float32)
+
+
+class LocalSentenceIndex:
+    """All sentence vectors (rows grouped by chunk) with each chunk's id and audience.
+
+    Call :meth:`refresh` after the collection changes (ingestion does).
+    """
+
+    def __init__(self, client: QdrantClient, collection: str) -> None:
+        self.client = client
+        self.collection = collection
+        self.ids: list[Any] = []
+        self.public = np.zeros(0, dtype=bool)
+        self.starts = np.zeros(0, dtype=np.int64)
+        self.matrix = np.zeros((0, 0), dtype=np.float32)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Reload every chunk's sentence vectors and audience from the collection."""
+        ids: list[Any] = []
+        public: list[bool] = []
+        starts: list[int] = []
+        blocks: list[NDArray[np.float32]] = []
+        rows = 0
+        offset: Any = None
+        if self.client.collection_exists(self.collection):
+            while True:
+                points, offset = self.client.scroll(
+                    self.collection,
+                    limit=1024,
+                    offset=offset,
+                    with_payload=["audience"],
+                    with_vectors=[SENTENCES],
+                )
+                for p in points:
+                    vec = p.vector.get(SENTENCES) if isinstance(p.vector, dict) else None
+                    if not vec:  # ingested without sentence vectors
+                        continue
+                    block = np.asarray(vec, dtype=np.float32)
+                    ids.append(p.id)
+                    public.append((p.payload or {}).get("audience") == "public")
+                    starts.append(rows)
+                    blocks.append(block)
+                    rows += len(block)
+                if offset is None:
+                    break
+        self.ids = ids
+        self.public = np.asarray(public, dtype=bool)
+        self.starts = np.asarray(starts, dtype=np.int64)
+        self.matrix = _normalise(np.concatenate(blocks)) if blocks else np.zeros((0, 0), np.float32)
+
+    @property
+    def n_points(self) -> int:
+        """Number of chunks with sentence vectors."""
+        return len(self.ids)
+
+    def search(
+        self, query: NDArray[np.float32], *, audience: str, limit: int
+    ) -> list[qm.ScoredPoint]:
+        """Top ``limit`` chunks by MaxSim of the query vector (shape ``(dim,)``) over their
+        sentences, as Qdrant ``ScoredPoint`` objects (no payload)."""
+        if not self.n_points:
+            return []
+        q = _normalise(np.asarray(query, dtype=np.float32))
+        best = np.maximum.reduceat(self.matrix @ q, self.starts)
+        candidates = np.flatnonzero(self.public) if audience == "public" else np.arange(len(best))
+        if candidates.size == 0:
+            return []
+        top = candidates[np.argsort(-best[candidates], kind="stable")[:limit]]
+        return [qm.ScoredPoint(id=self.ids[i], version=0, score=float(best[i])) for i in top]
