@@ -338,7 +338,7 @@ def bench(
         raise _fail(f"question file not found: {questions}")
     result = run_benchmark(docs, questions, _settings(), console=console)
     for key, value in result.as_dict().items():
-        console.print(f"  {key:22s} {value}")
+        console.print(f"  {key:30s} {value}")
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result.as_dict(), indent=2))
