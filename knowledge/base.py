@@ -53,7 +53,11 @@ class KnowledgeBase:
             base_url=settings.source_base_url,
         )
         # An empty collection answers "nothing found" (abstention) instead of "no collection".
-        self.index.ensure_collection()
+        try:
+            self.index.ensure_collection()
+        except Exception:
+            self.client.close()  # release the local-mode folder lock for the next opener
+            raise
         # The in-memory copy of the sparse vectors gives the corpus vocabulary (abstention) and,
         # in local mode, fast sparse search (local mode scores sparse vectors in a Python loop).
         self.term_stats = LocalSparseIndex(self.client, settings.collection)
