@@ -18,6 +18,7 @@ Results go to :mod:`knowledge.evaluation.report` (Rich table, JSON, HTML with pl
 from __future__ import annotations
 
 import asyncio
+import logging
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -109,6 +110,8 @@ def _bm25s_ranker(chunks: Sequence[Chunk]) -> Ranker:
     import bm25s
     import Stemmer
 
+    # bm25s sets its own logger to DEBUG on import, which leaks into any configured root handler.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
     stemmer = Stemmer.Stemmer("english")
     model = bm25s.BM25()
     model.index(

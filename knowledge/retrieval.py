@@ -4,9 +4,12 @@ audience filter.
 One Query API call sends three prefetches (the chunk's dense vector, its sentence multivector
 scored by MaxSim, and the sparse BM25 vector; for follow-up questions the same three again for
 the question joined with the previous user turn) and lets Qdrant fuse them with
-Distribution-Based Score Fusion (the default) or Reciprocal Rank Fusion (Cormack, Clarke &
-Büttcher 2009; k = 60 as in the paper and Qdrant's default). Each hit also gets its dense cosine
-similarity to the question, the calibrated signal that abstention uses (fused scores only rank).
+Distribution-Based Score Fusion (the default; each list's scores normalised by mean ± 3 standard
+deviations, then summed) or Reciprocal Rank Fusion (Cormack, Clarke & Büttcher 2009) with
+Qdrant's ranking constant (k = 2 in qdrant-client's local-mode implementation, which weights the
+top ranks more than the paper's k = 60; k = 60 measured lower here, see README). Each hit
+also gets its dense cosine similarity to the question, the calibrated signal that abstention
+uses (fused scores only rank).
 
 Audience: ``public`` sees only chunks tagged ``public``; ``internal`` sees everything. The filter
 is applied inside every prefetch, so internal chunks never enter a public result.
