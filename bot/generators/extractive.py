@@ -5,9 +5,10 @@ question's (stemmed) words they contain, the classic sliding-window baseline of 
 (Richardson et al. 2013, MCTest), minus a small penalty per rank of their source. Sentences are
 picked greedily with a redundancy penalty for a source already quoted (maximal marginal
 relevance), up to ``max_sentences`` within a word budget, and returned in reading order, each
-followed by the ``[n]`` of its source. On the 201 Contoso questions the penalty, with a fourth
+followed by the ``[n]`` of its source; a sentence that overlapping chunks share is quoted once
+and cites every source that holds it. On the 201 Contoso questions the penalty, with a fourth
 sentence allowed (90 words instead of 70), raised citation hit from 0.822 to 0.868 at about the
-same token F1 (0.412 → 0.409).
+same token F1 (0.412 → 0.409); quoting shared sentences once then gave 0.883 and 0.416.
 
 Measured on 80 Contoso questions against their gold answers, this scores higher (token F1 0.400,
 ROUGE-L 0.307) than adding the embedding similarity of each sentence to the question (0.379,
@@ -17,7 +18,7 @@ ROUGE-L 0.307) than adding the embedding similarity of each sentence to the ques
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -37,6 +38,7 @@ class _Candidate:
     source: int
     position: int
     text: str
+    also_in: tuple[int, ...] = ()  # further sources holding the same sentence
 
 
 class ExtractiveGenerator:
@@ -67,12 +69,14 @@ class ExtractiveGenerator:
     def generate(self, question: str, sources: Sequence[SourceText]) -> Generation:
         """Compose an answer from ``sources`` (``[n]`` = ``SourceText.number``); an empty text
         when no source has a usable sentence."""
-        candidates = [
-            _Candidate(src.number, i, s)
-            for src in sources[: self.max_sources]
-            for i, s in enumerate(split_sentences(src.text))
-            if MIN_WORDS <= len(s.split()) <= MAX_WORDS
-        ]
+        candidates = _distinct(
+            [
+                _Candidate(src.number, i, s)
+                for src in sources[: self.max_sources]
+                for i, s in enumerate(split_sentences(src.text))
+                if MIN_WORDS <= len(s.split()) <= MAX_WORDS
+            ]
+        )
         if not candidates:
             return Generation("", self.name)
         q_terms = set(self.sparse.tokens(question))
@@ -108,7 +112,7 @@ class ExtractiveGenerator:
                 break
             chosen.append(idx)
             left.discard(idx)
-            quoted.add(candidates[idx].source)
+            quoted.update((candidates[idx].source, *candidates[idx].also_in))
             words += len(candidates[idx].text.split())
         chosen.sort(key=lambda i: (rank_of[candidates[i].source], candidates[i].position))
         parts = []
@@ -116,5 +120,31 @@ class ExtractiveGenerator:
             sentence = candidates[i].text
             if sentence[-1] not in ".!?":
                 sentence += "."
-            parts.append(f"{sentence[:-1]} [{candidates[i].source}]{sentence[-1]}")
+            markers = "".join(f"[{n}]" for n in (candidates[i].source, *candidates[i].also_in))
+            parts.append(f"{sentence[:-1]} {markers}{sentence[-1]}")
         return Generation(" ".join(parts), self.name)
+
+
+def _distinct(candidates: list[_Candidate]) -> list[_Candidate]:
+    """Merge a sentence offered by several sources into one candidate citing them all, and drop
+    a fragment of a sentence already offered.
+
+    Overlapping chunks repeat sentences (by design, half a chunk), so the same sentence can come
+    from two sources; quoting it twice would repeat the answer. It is quoted once, with the
+    better-ranked source first (candidates come in source-rank order) and every source that
+    holds it cited.
+    """
+    kept: list[_Candidate] = []
+    keys: list[str] = []
+    for c in candidates:
+        key = " ".join(c.text.lower().split())
+        if key in keys:
+            first = keys.index(key)
+            if c.source != kept[first].source and c.source not in kept[first].also_in:
+                kept[first] = replace(kept[first], also_in=(*kept[first].also_in, c.source))
+            continue
+        if any(key in k for k in keys):
+            continue
+        kept.append(c)
+        keys.append(key)
+    return kept
