@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.engine import SupportEngine
 from knowledge.index import DENSE, SENTENCES, SPARSE
-from knowledge.retrieval import _sparse, audience_filter
+from knowledge.retrieval import FusionName, Retriever, _sparse, audience_filter
 from tests.conftest import INTERNAL_QUESTION, KB, PUBLIC_QUESTION, make_settings
 
 QUESTIONS = (PUBLIC_QUESTION, INTERNAL_QUESTION, "shipping costs for international orders")
@@ -90,3 +90,29 @@ def test_a_collection_without_sentence_vectors_asks_for_rebuild_which_repairs_it
         assert engine.kb.local_sentences.n_points == engine.kb.index.count()
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize("fusion", ["dbsf", "rrf"])
+def test_local_mode_shortcuts_rank_as_the_query_api_a_qdrant_server_runs(
+    kb_engine: SupportEngine, fusion: FusionName
+) -> None:
+    # Without the in-memory copies the retriever sends one Query API call with three prefetches
+    # and Qdrant's fusion: the path a Qdrant server takes (here executed by qdrant-client's local
+    # mode, which implements the same API).
+    kb = kb_engine.kb
+    shortcut = kb.make_retriever(fusion=fusion)
+    query_api = Retriever(
+        kb.client,
+        kb.settings.collection,
+        kb.embedder,
+        kb.sparse,
+        fusion=fusion,
+        sentences=True,
+    )
+    assert shortcut.local_sparse is not None and shortcut.local_sentences is not None
+    for question in QUESTIONS:
+        for audience in ("public", "internal"):
+            ours = shortcut.retrieve(question, audience=audience, limit=6).hits
+            theirs = query_api.retrieve(question, audience=audience, limit=6).hits
+            assert [h.chunk.chunk_id for h in ours] == [h.chunk.chunk_id for h in theirs]
+            assert [h.score for h in ours] == pytest.approx([h.score for h in theirs], abs=1e-4)
