@@ -10,10 +10,10 @@ from rich.console import Console
 
 from knowledge.chunking import Chunker
 from knowledge.embedding import Embedder, get_embedder
-from knowledge.index import QdrantIndex, open_client
+from knowledge.index import DENSE, SENTENCES, QdrantIndex, open_client
 from knowledge.ingestion import Ingestor, IngestReport
-from knowledge.local_sentences import LocalSentenceIndex
 from knowledge.local_sparse import LocalSparseIndex
+from knowledge.local_vectors import LocalVectorIndex
 from knowledge.retrieval import Mode, RetrievalResult, Retriever
 from knowledge.settings import KnowledgeSettings
 from knowledge.sparse import SparseEncoder
@@ -62,9 +62,14 @@ class KnowledgeBase:
         # in local mode, fast sparse search (local mode scores sparse vectors in a Python loop).
         self.term_stats = LocalSparseIndex(self.client, settings.collection)
         self.local_sparse = None if settings.qdrant_url else self.term_stats
+        # Local mode only: matrix copies for fast (and fast filtered) vector search.
+        local = not settings.qdrant_url
+        self.local_dense = (
+            LocalVectorIndex(self.client, settings.collection, DENSE) if local else None
+        )
         self.local_sentences = (
-            LocalSentenceIndex(self.client, settings.collection)
-            if settings.sentence_vectors and not settings.qdrant_url
+            LocalVectorIndex(self.client, settings.collection, SENTENCES)
+            if local and settings.sentence_vectors
             else None
         )
         reranker = load_reranker(settings.rerank_model) if settings.rerank_model else None
@@ -113,6 +118,7 @@ class KnowledgeBase:
             reranker=reranker,
             local_sparse=self.local_sparse,
             sentences=self.settings.sentence_vectors if sentences is None else sentences,
+            local_dense=self.local_dense,
             local_sentences=self.local_sentences,
         )
 
@@ -141,8 +147,9 @@ class KnowledgeBase:
         )
         if report.documents:
             self.term_stats.refresh()
-            if self.local_sentences is not None:
-                self.local_sentences.refresh()
+            for copy in (self.local_dense, self.local_sentences):
+                if copy is not None:
+                    copy.refresh()
         return report
 
     def unknown_terms(self, text: str) -> list[str]:

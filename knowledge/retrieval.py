@@ -30,8 +30,8 @@ from qdrant_client.hybrid.fusion import distribution_based_score_fusion, recipro
 from knowledge.chunking import Chunk
 from knowledge.embedding import Embedder
 from knowledge.index import DENSE, SENTENCES, SPARSE
-from knowledge.local_sentences import LocalSentenceIndex
 from knowledge.local_sparse import LocalSparseIndex
+from knowledge.local_vectors import LocalVectorIndex
 from knowledge.sparse import SparseEncoder, SparseVector
 
 Mode = Literal["hybrid", "dense", "sparse"]
@@ -91,8 +91,9 @@ class Retriever:
         local_sparse: for Qdrant local mode, a vectorised copy of the sparse vectors; the sparse
             lists then come from it and are fused with qdrant-client's own RRF/DBSF functions
             (the code local mode itself runs), so results match the Query API path.
-        local_sentences: for Qdrant local mode, a matrix copy of the sentence vectors that
-            scores MaxSim in one mat-vec (local mode loops over points in Python).
+        local_dense, local_sentences: for Qdrant local mode, matrix copies of the dense and
+            sentence vectors that score (MaxSim for sentences) and filter in one mat-vec (local
+            mode loops over points in Python for multivectors and payload filters).
     """
 
     def __init__(
@@ -108,10 +109,12 @@ class Retriever:
         reranker: Any | None = None,
         local_sparse: LocalSparseIndex | None = None,
         sentences: bool = False,
-        local_sentences: LocalSentenceIndex | None = None,
+        local_dense: LocalVectorIndex | None = None,
+        local_sentences: LocalVectorIndex | None = None,
     ) -> None:
         self.local_sparse = local_sparse
         self.sentences = sentences
+        self.local_dense = local_dense
         self.local_sentences = local_sentences
         self.client = client
         self.collection = collection
@@ -125,16 +128,18 @@ class Retriever:
     def _search_local(
         self, prefetch: list[qm.Prefetch], audience: str, flt: qm.Filter | None, fetch: int
     ) -> list[qm.ScoredPoint]:
-        """Run each prefetch (dense via Qdrant, sparse via the local CSR index) and fuse."""
+        """Run each prefetch on the in-memory copies (Qdrant for any without one) and fuse."""
         assert self.local_sparse is not None
         lists: list[list[qm.ScoredPoint]] = []
         for p in prefetch:
-            if p.using == SENTENCES and self.local_sentences is not None:
+            copy = {DENSE: self.local_dense, SENTENCES: self.local_sentences}.get(p.using or "")
+            if copy is not None:
                 q = p.query
                 assert isinstance(q, list)
+                vector = q[0] if p.using == SENTENCES else q  # a multivector of one vector
                 lists.append(
-                    self.local_sentences.search(
-                        np.asarray(q[0], dtype=np.float32),
+                    copy.search(
+                        np.asarray(vector, dtype=np.float32),
                         audience=audience,
                         limit=p.limit or self.candidates,
                     )

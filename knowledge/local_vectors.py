@@ -1,11 +1,14 @@
-"""A vectorised copy of the collection's sentence multivectors for Qdrant local mode.
+"""Vectorised copies of the collection's dense vectors and sentence multivectors, for Qdrant
+local mode.
 
 Qdrant local mode scores multivectors (MaxSim) point by point in Python: about 55 ms per query
-for 1,100 chunks of 8 sentences here, against 2 ms for the dense vector. This index stacks every
-sentence vector in one matrix and takes each chunk's best sentence with one mat-vec and a
-segmented maximum (``np.maximum.reduceat``), which is the same MaxSim score: the highest cosine
-between the query vector and any sentence of the chunk. A Qdrant server scores multivectors
-natively and needs none of this.
+for 1,100 chunks of 8 sentences here, against 2 ms for the dense vector. With a payload filter
+(the ``public`` audience) its dense search also checks every point in Python, about 25 ms per
+query. This index stacks every vector of one named vector in one matrix and takes each chunk's
+best row with one mat-vec and a segmented maximum (``np.maximum.reduceat``): for a multivector
+that is Qdrant's MaxSim score (the highest cosine between the query vector and any sentence of
+the chunk); for a plain vector, one row per chunk, it is the cosine itself. The audience filter
+is a boolean mask. A Qdrant server does all of this natively and needs none of it.
 
 The mat-vec runs in torch, not numpy: numpy's OpenBLAS keeps its worker threads spinning after
 each call, and on a 2-core machine they starved the embedding model's threads (query embedding
@@ -22,23 +25,28 @@ from numpy.typing import NDArray
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
-from knowledge.index import SENTENCES
-
 
 def _normalise(m: NDArray[np.float32]) -> NDArray[np.float32]:
     norms = np.linalg.norm(m, axis=-1, keepdims=True)
     return (m / np.where(norms == 0, 1, norms)).astype(np.float32)
 
 
-class LocalSentenceIndex:
-    """All sentence vectors (rows grouped by chunk) with each chunk's id and audience.
+class LocalVectorIndex:
+    """Every vector of the named vector ``using`` (rows grouped by chunk), with each chunk's id
+    and audience.
+
+    Args:
+        client: an open Qdrant (local-mode) client.
+        collection: collection name.
+        using: the named vector to copy, e.g. ``"dense"`` or the ``"sentences"`` multivector.
 
     Call :meth:`refresh` after the collection changes (ingestion does).
     """
 
-    def __init__(self, client: QdrantClient, collection: str) -> None:
+    def __init__(self, client: QdrantClient, collection: str, using: str) -> None:
         self.client = client
         self.collection = collection
+        self.using = using
         self.ids: list[Any] = []
         self.public = np.zeros(0, dtype=bool)
         self.starts = np.zeros(0, dtype=np.int64)
@@ -47,7 +55,7 @@ class LocalSentenceIndex:
         self.refresh()
 
     def refresh(self) -> None:
-        """Reload every chunk's sentence vectors and audience from the collection."""
+        """Reload every chunk's vectors and audience from the collection."""
         ids: list[Any] = []
         public: list[bool] = []
         starts: list[int] = []
@@ -61,13 +69,13 @@ class LocalSentenceIndex:
                     limit=1024,
                     offset=offset,
                     with_payload=["audience"],
-                    with_vectors=[SENTENCES],
+                    with_vectors=[self.using],
                 )
                 for p in points:
-                    vec = p.vector.get(SENTENCES) if isinstance(p.vector, dict) else None
-                    if not vec:  # ingested without sentence vectors
+                    vec = p.vector.get(self.using) if isinstance(p.vector, dict) else None
+                    if not vec:  # e.g. ingested without sentence vectors
                         continue
-                    block = np.asarray(vec, dtype=np.float32)
+                    block = np.atleast_2d(np.asarray(vec, dtype=np.float32))
                     ids.append(p.id)
                     public.append((p.payload or {}).get("audience") == "public")
                     starts.append(rows)
@@ -83,14 +91,15 @@ class LocalSentenceIndex:
 
     @property
     def n_points(self) -> int:
-        """Number of chunks with sentence vectors."""
+        """Number of chunks with vectors of this name."""
         return len(self.ids)
 
     def search(
         self, query: NDArray[np.float32], *, audience: str, limit: int
     ) -> list[qm.ScoredPoint]:
-        """Top ``limit`` chunks by MaxSim of the query vector (shape ``(dim,)``) over their
-        sentences, as Qdrant ``ScoredPoint`` objects (no payload)."""
+        """Top ``limit`` chunks by the best cosine of the query vector (shape ``(dim,)``) with
+        any of their rows, as Qdrant ``ScoredPoint`` objects (no payload); ``public`` sees only
+        ``public`` chunks."""
         if not self.n_points:
             return []
         q = _normalise(np.asarray(query, dtype=np.float32))
