@@ -24,7 +24,7 @@ from rich.progress import track
 from bot.engine import SupportEngine
 from bot.settings import Settings
 from knowledge.evaluation.dataset import load_questions
-from knowledge.ingestion import EMBED_BATCH
+from knowledge.ingestion import EMBED_BATCH, distinct_sentences
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def run_benchmark(
             chunks = engine.kb.index.all_chunks()
             sentences: list[str] = []
             if bench_settings.sentence_vectors:
-                sentences = list(dict.fromkeys(s for c in chunks for s in c.sentences))
+                sentences = distinct_sentences(c.sentences for c in chunks)
             floor_chunks = _embed_seconds(engine, [c.embedding_text for c in chunks])
             floor_sentences = _embed_seconds(engine, sentences)
             floor = floor_chunks + floor_sentences

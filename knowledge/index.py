@@ -20,7 +20,7 @@ IDF-modified sparse vector; the llama-index store fuses dense and sparse results
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,25 @@ from knowledge.sparse import SparseVector
 DENSE = "dense"
 SPARSE = "bm25"
 SENTENCES = "sentences"
+
+
+def scroll_vectors(
+    client: QdrantClient, collection: str, using: str, *, batch: int = 1024
+) -> Iterator[tuple[Any, bool, Any]]:
+    """Every point's ``(id, is public, vector named using or None)``; nothing if the collection
+    does not exist. Feeds the in-memory copies that local mode searches."""
+    if not client.collection_exists(collection):
+        return
+    offset: Any = None
+    while True:
+        points, offset = client.scroll(
+            collection, limit=batch, offset=offset, with_payload=["audience"], with_vectors=[using]
+        )
+        for p in points:
+            vector = p.vector.get(using) if isinstance(p.vector, dict) else None
+            yield p.id, (p.payload or {}).get("audience") == "public", vector
+        if offset is None:
+            return
 
 
 class IndexLockedError(RuntimeError):

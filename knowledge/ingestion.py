@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +46,12 @@ class IngestReport:
 class _Loaded:
     doc_id: str
     chunks: list[Chunk]
+
+
+def distinct_sentences(per_chunk: Iterable[Sequence[str]]) -> list[str]:
+    """Each sentence once, in first-seen order: overlapping chunks share sentences, and each
+    is embedded once (ingestion, and the benchmark's embedding floor)."""
+    return list(dict.fromkeys(s for group in per_chunk for s in group))
 
 
 class Ingestor:
@@ -157,7 +163,7 @@ class Ingestor:
             if self.sentence_vectors:
                 # Overlapping chunks share sentences: embed each distinct sentence once.
                 sentences = [c.sentences for c in chunks]
-                distinct = list(dict.fromkeys(s for group in sentences for s in group))
+                distinct = distinct_sentences(sentences)
                 row = {s: i for i, s in enumerate(distinct)}
                 vectors = self._embed(distinct, "Embedding sentences", bar, report)
                 per_chunk = [vectors[[row[s] for s in group]] for group in sentences]

@@ -19,7 +19,7 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 from scipy import sparse as sp
 
-from knowledge.index import SPARSE
+from knowledge.index import SPARSE, scroll_vectors
 from knowledge.sparse import SparseVector
 
 
@@ -47,28 +47,15 @@ class LocalSparseIndex:
         cols: list[int] = []
         vals: list[float] = []
         columns: dict[int, int] = {}
-        offset: Any = None
-        if self.client.collection_exists(self.collection):
-            while True:
-                points, offset = self.client.scroll(
-                    self.collection,
-                    limit=2048,
-                    offset=offset,
-                    with_payload=["audience"],
-                    with_vectors=[SPARSE],
-                )
-                for p in points:
-                    vec = p.vector.get(SPARSE) if isinstance(p.vector, dict) else None
-                    row = len(ids)
-                    ids.append(p.id)
-                    public.append((p.payload or {}).get("audience") == "public")
-                    if isinstance(vec, qm.SparseVector):
-                        for term, value in zip(vec.indices, vec.values, strict=True):
-                            rows.append(row)
-                            cols.append(columns.setdefault(term, len(columns)))
-                            vals.append(value)
-                if offset is None:
-                    break
+        for point_id, is_public, vec in scroll_vectors(self.client, self.collection, SPARSE):
+            row = len(ids)
+            ids.append(point_id)
+            public.append(is_public)
+            if isinstance(vec, qm.SparseVector):
+                for term, value in zip(vec.indices, vec.values, strict=True):
+                    rows.append(row)
+                    cols.append(columns.setdefault(term, len(columns)))
+                    vals.append(value)
         self.ids = ids
         self.public = np.asarray(public, dtype=bool)
         self.columns = columns

@@ -25,6 +25,8 @@ from numpy.typing import NDArray
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
+from knowledge.index import scroll_vectors
+
 
 def _normalise(m: NDArray[np.float32]) -> NDArray[np.float32]:
     norms = np.linalg.norm(m, axis=-1, keepdims=True)
@@ -61,28 +63,15 @@ class LocalVectorIndex:
         starts: list[int] = []
         blocks: list[NDArray[np.float32]] = []
         rows = 0
-        offset: Any = None
-        if self.client.collection_exists(self.collection):
-            while True:
-                points, offset = self.client.scroll(
-                    self.collection,
-                    limit=1024,
-                    offset=offset,
-                    with_payload=["audience"],
-                    with_vectors=[self.using],
-                )
-                for p in points:
-                    vec = p.vector.get(self.using) if isinstance(p.vector, dict) else None
-                    if not vec:  # e.g. ingested without sentence vectors
-                        continue
-                    block = np.atleast_2d(np.asarray(vec, dtype=np.float32))
-                    ids.append(p.id)
-                    public.append((p.payload or {}).get("audience") == "public")
-                    starts.append(rows)
-                    blocks.append(block)
-                    rows += len(block)
-                if offset is None:
-                    break
+        for point_id, is_public, vec in scroll_vectors(self.client, self.collection, self.using):
+            if not vec:  # e.g. ingested without sentence vectors
+                continue
+            block = np.atleast_2d(np.asarray(vec, dtype=np.float32))
+            ids.append(point_id)
+            public.append(is_public)
+            starts.append(rows)
+            blocks.append(block)
+            rows += len(block)
         self.ids = ids
         self.public = np.asarray(public, dtype=bool)
         self.starts = np.asarray(starts, dtype=np.int64)

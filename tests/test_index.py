@@ -4,6 +4,7 @@ collection made before sentence vectors asks for ``ingest --rebuild``, which rep
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from qdrant_client import QdrantClient
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.engine import SupportEngine
+from knowledge.base import KnowledgeBase
 from knowledge.index import DENSE, SENTENCES, SPARSE
 from knowledge.retrieval import FusionName, Retriever, _sparse, audience_filter
 from tests.conftest import INTERNAL_QUESTION, KB, PUBLIC_QUESTION, make_settings
@@ -19,47 +21,40 @@ from tests.conftest import INTERNAL_QUESTION, KB, PUBLIC_QUESTION, make_settings
 QUESTIONS = (PUBLIC_QUESTION, INTERNAL_QUESTION, "shipping costs for international orders")
 
 
-@pytest.mark.parametrize("audience", ["public", "internal"])
-def test_local_sentence_maxsim_ranks_and_scores_as_qdrant_multivector_search(
-    kb_engine: SupportEngine, audience: str
-) -> None:
-    kb = kb_engine.kb
-    assert kb.local_sentences is not None
-    assert kb.local_sentences.n_points == kb.index.count()
-    for question in QUESTIONS:
-        vector = kb.embedder.embed([question])[0]
-        ours = kb.local_sentences.search(vector, audience=audience, limit=8)
-        theirs = kb.client.query_points(
-            kb.settings.collection,
-            query=[vector.tolist()],
-            using=SENTENCES,
-            query_filter=audience_filter(audience),
-            limit=8,
-        ).points
-        assert [p.id for p in ours] == [p.id for p in theirs]
-        assert [p.score for p in ours] == pytest.approx([p.score for p in theirs], abs=1e-5)
+def _queries(kb: KnowledgeBase, using: str, question: str) -> tuple[Any, Any, Any]:
+    """(the local copy for ``using``, its query, the same query for Qdrant)."""
+    if using == SPARSE:
+        sparse = kb.sparse.encode_query(question)
+        return kb.local_sparse, sparse, _sparse(sparse)
+    vector = kb.embedder.embed([question])[0]
+    if using == DENSE:
+        return kb.local_dense, vector, vector.tolist()
+    return kb.local_sentences, vector, [vector.tolist()]  # a multivector of one vector
 
 
+@pytest.mark.parametrize("using", [DENSE, SENTENCES, SPARSE])
 @pytest.mark.parametrize("audience", ["public", "internal"])
-def test_local_sparse_bm25_ranks_and_scores_as_qdrant_sparse_search(
-    kb_engine: SupportEngine, audience: str
+def test_local_copies_rank_and_score_as_qdrant_search(
+    kb_engine: SupportEngine, using: str, audience: str
 ) -> None:
     kb = kb_engine.kb
-    assert kb.local_sparse is not None
+    # BM25 scores are sums of larger numbers than cosines: a relative tolerance.
+    tolerance = {"rel": 1e-4} if using == SPARSE else {"abs": 1e-5}
     found = 0
     for question in QUESTIONS:
-        query = kb.sparse.encode_query(question)
-        ours = kb.local_sparse.search(query, audience=audience, limit=8)
+        copy, ours_query, qdrant_query = _queries(kb, using, question)
+        assert copy is not None and copy.n_points == kb.index.count()
+        ours = copy.search(ours_query, audience=audience, limit=8)
         theirs = kb.client.query_points(
             kb.settings.collection,
-            query=_sparse(query),
-            using=SPARSE,
+            query=qdrant_query,
+            using=using,
             query_filter=audience_filter(audience),
             limit=8,
         ).points
         found += len(ours)
         assert [p.id for p in ours] == [p.id for p in theirs]
-        assert [p.score for p in ours] == pytest.approx([p.score for p in theirs], rel=1e-4)
+        assert [p.score for p in ours] == pytest.approx([p.score for p in theirs], **tolerance)
     assert found  # the comparison was not between two empty lists
 
 
