@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 
 from knowledge.evaluation.dataset import source_matches
@@ -176,7 +177,18 @@ def render_table(run: EvalRun, console: Console) -> Table:
         table.add_row(
             escape(c.name), *(format_metric(k, c.metrics.get(k)) for k, _ in MAIN_COLUMNS)
         )
-    console.print(table)
+    # Off a terminal (CI logs, a file) Rich assumes 80 columns and would truncate every header
+    # and number; print at the table's natural width there instead.
+    if console.is_terminal:
+        console.print(table)
+    else:
+        natural = Measurement.get(console, console.options.update_width(1000), table).maximum
+        width = console.width
+        console.width = max(width, natural)
+        try:
+            console.print(table)
+        finally:
+            console.width = width
     return table
 
 

@@ -129,3 +129,15 @@ def test_render_table() -> None:
     assert rows["hybrid"][10:] == ["15", "237"]
     assert rows["dense"][0] == "0.667"  # gold ranks 1, 3, 1
     assert rows["dense"][8:10] == ["–", "0.000"]  # no unanswerable question; none abstained
+
+
+def test_render_table_off_a_terminal_is_not_squeezed_to_80_columns() -> None:
+    # A file console (a CI log) that Rich would otherwise limit to 80 columns.
+    console = Console(record=True, width=80, file=io.StringIO(), force_terminal=False)
+    render_table(_run(), console)
+    lines = console.export_text().splitlines()
+    row = next(line for line in lines if line.strip("│ ").startswith("hybrid"))
+    # The whole row sits on one line: every one of the 13 cells, numbers unwrapped.
+    assert len([c for c in row.strip("│ ").split("│")]) == 13
+    assert "0.250" in row and "237" in row
+    assert max(len(line) for line in lines) > 80
