@@ -76,14 +76,15 @@ def _open_engine(settings: Settings) -> SupportEngine:
 
 def _drop_collection(settings: Settings) -> None:
     """Delete the configured collection (``ingest --rebuild``)."""
-    from knowledge.index import IndexLockedError, QdrantIndex, open_client
+    from knowledge.index import IndexLockedError, open_client
 
     try:
         client = open_client(settings)
     except IndexLockedError as exc:
         raise _fail(str(exc)) from None
     try:
-        QdrantIndex(client, settings.collection, 0, local=not settings.qdrant_url).drop()
+        if client.collection_exists(settings.collection):
+            client.delete_collection(settings.collection)
     finally:
         client.close()
 

@@ -165,11 +165,6 @@ class QdrantIndex:
             if offset is None:
                 return out
 
-    def drop(self) -> None:
-        """Delete the collection and everything in it (``supportbot ingest --rebuild``)."""
-        if self.client.collection_exists(self.collection):
-            self.client.delete_collection(self.collection)
-
     def upsert(
         self,
         chunks: Sequence[Chunk],
