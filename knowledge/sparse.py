@@ -23,8 +23,22 @@ _TOKEN = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 _STOP = frozenset(STOPWORDS_EN)
 # The longer list (NLTK's English stop words, as shipped by bm25s) for judging which question
 # words carry content: "what", "how", "do", "I" are not evidence of a topic.
-# A few more words common in questions that name no topic.
+# A few more words common in questions that name no topic, and words by which a question refers
+# to the documents themselves ("according to the text", "the role described in the document"):
+# a corpus need not contain the word "text" to answer such a question.
 _FUNCTION_WORDS = frozenset(STOPWORDS_EN_PLUS) | {
+    "text",
+    "texts",
+    "document",
+    "documents",
+    "doc",
+    "docs",
+    "passage",
+    "passages",
+    "excerpt",
+    "according",
+    "mentioned",
+    "described",
     "many",
     "much",
     "get",

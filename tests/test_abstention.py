@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.abstention import decide, support_score
 from knowledge.chunking import Chunk
 from knowledge.retrieval import Hit
+from knowledge.sparse import SparseEncoder
 
 
 def hit(sim: float) -> Hit:
@@ -35,3 +36,13 @@ def test_confidence_is_monotone_in_support_and_bounded() -> None:
     values = [decide([hit(s)], threshold=0.5).confidence for s in (0.1, 0.4, 0.5, 0.6, 0.9)]
     assert values == sorted(values) and values[0] == 0.0 and values[-1] == 1.0
     assert decide([hit(0.5)], threshold=0.5).confidence == 0.5
+
+
+def test_words_that_refer_to_the_documents_are_not_topic_words() -> None:
+    # Unknown-term abstention only looks at content words: "the text" a question refers to is
+    # the knowledge base itself, not a topic the corpus must mention.
+    terms = SparseEncoder().content_terms(
+        "What are the responsibilities of the role described in the text, according to the docs?"
+    )
+    assert terms == ["respons", "role"]
+    assert SparseEncoder().content_terms("Is California covered?") == ["california", "cover"]
