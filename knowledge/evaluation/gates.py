@@ -63,8 +63,14 @@ def parse_gate(spec: str, *, known: Collection[str] | None = None) -> Gate:
     return Gate(name, threshold)
 
 
-def _fmt(metric: str, value: float) -> str:
-    return f"{value:.1f}" if metric.endswith("_ms") else f"{value:.3f}"
+def _fmt_pair(metric: str, value: float, threshold: float) -> tuple[str, str]:
+    """Value and threshold with as many decimals as it takes to tell them apart (from 1 for
+    ``*_ms``, 3 otherwise, up to 8): MRR 0.79988 against a gate of 0.8 reads ``0.7999 < 0.8000``,
+    not ``0.800 < 0.800``."""
+    digits = 1 if metric.endswith("_ms") else 3
+    while digits < 8 and f"{value:.{digits}f}" == f"{threshold:.{digits}f}":
+        digits += 1
+    return f"{value:.{digits}f}", f"{threshold:.{digits}f}"
 
 
 def check_gates(
@@ -91,8 +97,6 @@ def check_gates(
             failures.append(f"FAIL {gate.metric}: no value (no question qualified){suffix}")
         elif not gate.passes(value):
             op = ">" if gate.is_upper_bound else "<"
-            failures.append(
-                f"FAIL {gate.metric} = {_fmt(gate.metric, value)} {op} "
-                f"{_fmt(gate.metric, gate.threshold)}{suffix}"
-            )
+            shown, bar = _fmt_pair(gate.metric, value, gate.threshold)
+            failures.append(f"FAIL {gate.metric} = {shown} {op} {bar}{suffix}")
     return failures

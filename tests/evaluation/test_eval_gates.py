@@ -61,3 +61,13 @@ def test_check_gates_passing_and_no_config() -> None:
         "FAIL total_p95_ms = 640.0 > 600.0"
     ]
     assert check_gates(metrics, []) == []
+
+
+def test_a_near_miss_shows_enough_decimals_to_see_it() -> None:
+    # MRR 0.79988 against a gate of 0.8 must not read "0.800 < 0.800".
+    metrics = {"mrr@10": 0.7998756, "total_p95_ms": 800.04}
+    gates = [parse_gate("mrr@10=0.8"), parse_gate("total_p95_ms=800")]
+    assert check_gates(metrics, gates) == [
+        "FAIL mrr@10 = 0.7999 < 0.8000",
+        "FAIL total_p95_ms = 800.04 > 800.00",
+    ]
