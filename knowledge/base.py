@@ -61,9 +61,9 @@ class KnowledgeBase:
         # The in-memory copy of the sparse vectors gives the corpus vocabulary (abstention) and,
         # in local mode, fast sparse search (local mode scores sparse vectors in a Python loop).
         self.term_stats = LocalSparseIndex(self.client, settings.collection)
-        self.local_sparse = None if settings.qdrant_url else self.term_stats
-        # Local mode only: matrix copies for fast (and fast filtered) vector search.
         local = not settings.qdrant_url
+        self.local_sparse = self.term_stats if local else None
+        # Local mode only: matrix copies for fast (and fast filtered) vector search.
         self.local_dense = (
             LocalVectorIndex(self.client, settings.collection, DENSE) if local else None
         )

@@ -85,7 +85,8 @@ class Retriever:
         embedder / sparse: the encoders used at ingestion.
         mode: ``hybrid`` (default), ``dense`` or ``sparse`` only.
         sentences: in ``hybrid`` mode, also search the sentence multivector (a third list).
-        fusion: ``rrf`` (default) or ``dbsf`` for hybrid.
+        fusion: ``rrf`` or ``dbsf`` for hybrid (:meth:`KnowledgeBase.make_retriever` passes the
+            ``fusion`` setting, ``dbsf`` unless configured).
         candidates: how many hits each prefetch contributes before fusion.
         reranker: optional sentence-transformers ``CrossEncoder`` that re-orders the fused hits.
         local_sparse: for Qdrant local mode, a vectorised copy of the sparse vectors; the sparse
