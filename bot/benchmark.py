@@ -22,8 +22,8 @@ from rich.console import Console
 from rich.progress import track
 
 from bot.engine import SupportEngine
+from bot.evaluation.dataset import load_questions
 from bot.settings import Settings
-from knowledge.evaluation.dataset import load_questions
 from knowledge.ingestion import EMBED_BATCH, distinct_sentences
 
 

@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parent.parent  # the checkout (installed in edit
 SAMPLE_KB = REPO / "samples" / "contoso"
 # The labelled Contoso QA sets live in ../shared beside the checkout, not in the repository.
 DEFAULT_QA = REPO.parent / "shared" / "data" / "contoso_hr_benefits"
+DEV_SETS = REPO / "samples" / "devsets.toml"  # the dev sets `supportbot eval` runs by default
 SAMPLE_QUESTIONS = (
     "What is balance billing and how does the Northwind Standard plan protect against it?",
     "What does PerksPlus reimburse?",
@@ -243,12 +244,26 @@ def demo(
 
 @app.command("eval")
 def evaluate(
+    dataset: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--dataset",
+            "-d",
+            help="A dataset as [NAME=]DOCS,QA[,UNANSWERABLE] (comma-separated paths); repeat "
+            "for several.",
+        ),
+    ] = None,
+    datasets: Annotated[
+        Path | None,
+        typer.Option(help="TOML file of [[dataset]] tables (see README); default: the dev sets."),
+    ] = None,
     docs: Annotated[
-        Path, typer.Option(help="Documents folder, ingested into a temporary collection.")
-    ] = SAMPLE_KB,
+        Path | None,
+        typer.Option(help="One documents folder (with --questions), instead of --dataset."),
+    ] = None,
     questions: Annotated[
         list[Path] | None,
-        typer.Option("--questions", "-q", help="Labelled JSONL file(s) (see README format)."),
+        typer.Option("--questions", "-q", help="Labelled JSONL file(s) for --docs."),
     ] = None,
     unanswerable: Annotated[
         list[Path] | None,
@@ -273,49 +288,81 @@ def evaluate(
         list[str] | None,
         typer.Option(
             "--fail-under",
-            help="Gate METRIC=VALUE, e.g. hit@5=0.9 (at least) or total_p95_ms=500 (at most).",
+            help="Gate [DATASET:]METRIC=VALUE, e.g. hit@5=0.9 (at least; every dataset), "
+            "galaxy_s10:answerable_abstain_rate=0.03 (at most: lower is better) or "
+            "macro:mrr@10=0.8 (the macro average).",
         ),
     ] = None,
 ) -> None:
-    """Measure retrieval, answers, citations, abstention and latency on a labelled set.
+    """Measure retrieval, answers, citations, abstention and latency on labelled sets.
 
-    Defaults: the sample knowledge base with ../shared/data/contoso_hr_benefits/qa.jsonl and
-    qa_dontknows.jsonl."""
-    from bot.evaluation import RETRIEVAL_CONFIGS, EvalInputs, run_evaluation
-    from knowledge.evaluation.gates import check_gates, parse_gate
-    from knowledge.evaluation.report import render_table, write_html, write_json
-
-    if questions is None:
-        questions = [DEFAULT_QA / "qa.jsonl"]
-        if unanswerable is None:
-            unanswerable = [DEFAULT_QA / "qa_dontknows.jsonl"]
-    for path in [*questions, *(unanswerable or [])]:
-        if not path.is_file():
-            raise _fail(f"question file not found: {path}")
-    names = (
-        [c.strip() for c in configs.split(",") if c.strip()]
-        if configs
-        else ["default", *RETRIEVAL_CONFIGS]
-        if compare
-        else ["default"]
+    Default: the dev sets of samples/devsets.toml (the sample Contoso knowledge base with
+    ../shared/data/contoso_hr_benefits, and ../shared/data/galaxy_s10), each ingested into its
+    own temporary collection; a table per dataset and the macro average."""
+    from bot.evaluation.gates import check_gates, parse_gate
+    from bot.evaluation.report import (
+        macro_configs,
+        refusal_line,
+        render_macro_table,
+        render_table,
+        write_html,
+        write_json,
     )
+    from bot.evaluation.runner import (
+        RETRIEVAL_CONFIGS,
+        EvalInputs,
+        load_dataset_file,
+        parse_dataset_spec,
+        run_datasets,
+    )
+
     try:
-        gates = [parse_gate(g) for g in fail_under or []]
-        run = run_evaluation(
-            EvalInputs(docs, questions, unanswerable or [], sample),
-            _settings(),
-            configs=names,
-            console=console,
+        chosen: list[EvalInputs] = [parse_dataset_spec(d, sample=sample) for d in dataset or []]
+        if docs is not None or questions:
+            if not questions:
+                raise ValueError("--docs needs --questions (or use --dataset)")
+            chosen.append(EvalInputs(docs or SAMPLE_KB, questions, unanswerable or [], sample))
+        if datasets is not None or not chosen:
+            path = datasets or DEV_SETS
+            if not path.is_file():
+                raise ValueError(f"dataset file not found: {path}")
+            chosen += load_dataset_file(path, sample=sample)
+        for d in chosen:
+            for missing in d.missing():
+                raise ValueError(f"{d.label}: not found: {missing}")
+        names = (
+            [c.strip() for c in configs.split(",") if c.strip()]
+            if configs
+            else ["default", *RETRIEVAL_CONFIGS]
+            if compare
+            else ["default"]
         )
+        # Gates are checked before the run, so a misspelt metric or dataset costs no minutes.
+        gates = [parse_gate(g, datasets=[d.label for d in chosen]) for g in fail_under or []]
+        runs = run_datasets(chosen, _settings(), configs=names, console=console)
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    render_table(run, console)
-    write_json(run, out / "report.json")
-    write_html(run, out / "report.html")
+    for run in runs:
+        render_table(run, console)
+        line = refusal_line(run)
+        if line:
+            console.print(f"  [dim]{escape(line)}[/]")
+    if len(runs) > 1:
+        render_macro_table(runs, console)
+    write_json(runs[0] if len(runs) == 1 else runs, out / "report.json")
+    write_html(runs, out / "report.html")
     console.print(f"Reports: {out / 'report.json'}, {out / 'report.html'}")
-    failures = [
-        line for cfg in run.configs[:1] for line in check_gates(cfg.metrics, gates, config=cfg.name)
-    ]
+    failures = []
+    for run in runs:
+        mine = [g for g in gates if g.dataset in (None, run.dataset_name)]
+        for cfg in run.configs[:1]:
+            failures += check_gates(cfg.metrics, mine, config=f"{run.dataset_name}/{cfg.name}")
+    macro_gates = [g for g in gates if g.dataset == "macro"]
+    if macro_gates and runs and runs[0].configs:
+        first = runs[0].configs[0].name
+        failures += check_gates(
+            macro_configs(runs).get(first, {}), macro_gates, config=f"macro/{first}"
+        )
     for line in failures:
         console.print(f"[bold red]{escape(line)}[/]")
     if failures:

@@ -31,7 +31,7 @@ from bot.prompt import load_few_shot
 from bot.settings import Settings
 from knowledge.base import KnowledgeBase
 from knowledge.ingestion import IngestReport
-from knowledge.retrieval import Hit, RetrievalResult, keep_top_sources
+from knowledge.retrieval import RETRIEVAL_DEPTH, Hit, RetrievalResult, keep_top_sources
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,6 @@ UNAVAILABLE_TEXT = (
     "The language model is not responding right now and no passage answers this directly. "
     "Please try again later or ask {human}."
 )
-RETRIEVAL_DEPTH = 20  # hits fetched before keeping the top distinct sources
 
 
 def _renumber(text: str, numbers: Sequence[int]) -> str:
@@ -68,7 +67,7 @@ class SupportEngine:
     def __init__(self, settings: Settings, kb: KnowledgeBase) -> None:
         self.settings = settings
         self.kb = kb
-        self.extractive = ExtractiveGenerator(kb.sparse)
+        self.extractive = ExtractiveGenerator(kb.sparse, skip=kb.is_boilerplate)
         self.llm: OpenAICompatibleGenerator | None = None
         if settings.generator == "openai":
             key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
@@ -82,8 +81,6 @@ class SupportEngine:
                 examples=load_few_shot(settings.few_shot_path),
                 human_contact=settings.human_contact,
             )
-        self.threshold = settings.abstain_threshold
-        self.unknown_term_threshold = settings.abstain_threshold_unknown_terms
         # Qdrant local mode is not meant for concurrent calls from several threads.
         self._kb_lock = threading.Lock()
 
@@ -92,6 +89,31 @@ class SupportEngine:
         """Load the model, open the index. Raises what :meth:`KnowledgeBase.open` raises."""
         settings = settings or Settings()
         return cls(settings, KnowledgeBase.open(settings))
+
+    @property
+    def generator_name(self) -> str:
+        """The configured generator: ``extractive`` or ``openai:MODEL``."""
+        return f"openai:{self.llm.model}" if self.llm is not None else self.extractive.name
+
+    @property
+    def threshold(self) -> float:
+        """The support bar in force: the setting if set, else the collection's calibration."""
+        if self.settings.abstain_threshold is not None:
+            return self.settings.abstain_threshold
+        c = self.kb.calibration
+        return c.threshold if c is not None else abstention.FALLBACK_THRESHOLD
+
+    @property
+    def unknown_term_threshold(self) -> float:
+        """The bar for questions with an unknown term: setting, else calibration."""
+        if self.settings.abstain_threshold_unknown_terms is not None:
+            return self.settings.abstain_threshold_unknown_terms
+        c = self.kb.calibration
+        return (
+            c.unknown_term_threshold
+            if c is not None
+            else abstention.FALLBACK_UNKNOWN_TERM_THRESHOLD
+        )
 
     # -- ingestion ----------------------------------------------------------------------------
     async def ingest(
@@ -157,6 +179,7 @@ class SupportEngine:
             abstained: bool = False,
             degraded: bool = False,
             notice: str | None = None,
+            reason: abstention.Reason | None = None,
         ) -> Answer:
             t2 = time.perf_counter()
             timings = Timings(
@@ -178,21 +201,24 @@ class SupportEngine:
                 retrieved=retrieved,
                 support=decision.support,
                 degraded=degraded,
-                uncited=generator not in ("abstention", "unavailable") and not cited,
+                uncited=not abstained and generator != "unavailable" and not cited,
                 notice=notice,
+                abstain_reason=reason,
+                unknown_terms=decision.unknown_terms,
             )
 
         human = self.settings.human_contact
         if decision.abstain:
-            return finish(ABSTAIN_TEXT.format(human=human), (), "abstention", abstained=True)
+            return finish(
+                ABSTAIN_TEXT.format(human=human),
+                (),
+                "abstention",
+                abstained=True,
+                reason=decision.reason,
+            )
 
         texts = [
-            SourceText(
-                i,
-                h.chunk.title + (f", {h.chunk.locator}" if h.chunk.locator else ""),
-                h.chunk.text,
-                h.similarity,
-            )
+            SourceText(i, h.chunk.label, h.chunk.text, h.support)
             for i, h in enumerate(sources, start=1)
         ]
         degraded, notice = False, None
@@ -202,7 +228,9 @@ class SupportEngine:
                 generation = await self.llm.generate(question, texts, history)
             except GeneratorError as exc:
                 log.warning("LLM generator failed (%s); falling back to extractive", exc)
-                generation = await asyncio.to_thread(self.extractive.generate, question, texts)
+                generation = await asyncio.to_thread(
+                    self.extractive.generate, question, texts, threshold=self.threshold
+                )
                 degraded, notice = True, FALLBACK_NOTICE
                 if not generation.text:
                     return finish(
@@ -213,9 +241,28 @@ class SupportEngine:
                         notice=str(exc),
                     )
         else:
-            generation = await asyncio.to_thread(self.extractive.generate, question, texts)
+            generation = await asyncio.to_thread(
+                self.extractive.generate, question, texts, threshold=self.threshold
+            )
         if not generation.text:
-            return finish(ABSTAIN_TEXT.format(human=human), (), "abstention", abstained=True)
+            return finish(
+                ABSTAIN_TEXT.format(human=human),
+                (),
+                "abstention",
+                abstained=True,
+                reason="low_support",
+            )
+        if generation.generator != self.extractive.name and abstention.says_not_covered(
+            generation.text
+        ):
+            # The model itself says the sources do not answer: the same abstention as ours.
+            return finish(
+                ABSTAIN_TEXT.format(human=human),
+                (),
+                generation.generator,
+                abstained=True,
+                reason="not_covered",
+            )
 
         text, numbers = strip_invalid(generation.text, len(sources))
         text = _renumber(text, numbers)

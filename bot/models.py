@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from knowledge.chunking import locator
+
 Role = Literal["user", "assistant"]
 
 
@@ -44,17 +46,13 @@ class Citation:
 
     @property
     def locator(self) -> str:
-        """``"p. N"`` for a page, the section path for a section, else ``""``."""
-        if self.page is not None:
-            return f"p. {self.page}"
-        section = self.section or ""
-        # Markdown section paths start at the H1, which is usually the title itself.
-        prefix = f"{self.title} > "
-        return section[len(prefix) :] if section.startswith(prefix) else section
+        """``"p. N"`` for a page, the section path without the title for a section, else
+        ``""`` (see :func:`knowledge.chunking.locator`)."""
+        return locator(self.title, self.page, self.section, page_prefix="p. ")
 
     @property
     def label(self) -> str:
-        """Title plus locator, e.g. ``"Employee Handbook, p. 3"``."""
+        """Title plus locator, e.g. ``"Employee Handbook, p. 3"``; never the title twice."""
         return f"{self.title}, {self.locator}" if self.locator else self.title
 
 
@@ -93,6 +91,9 @@ class Answer:
     ``confidence`` is in [0, 1]; ``support`` is the raw support score the abstention decision used
     (see :mod:`bot.abstention`). ``degraded`` is true when the configured generator failed and a
     fallback answered; ``uncited`` flags an LLM answer left with no valid citation.
+    ``abstain_reason`` names the rule that refused (``no_sources``, ``low_support``,
+    ``unknown_terms``, or ``not_covered`` when an LLM said the sources do not cover it);
+    ``unknown_terms`` lists the question's words that no document contains.
     """
 
     question: str
@@ -108,3 +109,5 @@ class Answer:
     degraded: bool = False
     uncited: bool = False
     notice: str | None = None
+    abstain_reason: str | None = None
+    unknown_terms: tuple[str, ...] = ()

@@ -10,7 +10,6 @@ from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 
-from bot.abstention import DEFAULT_THRESHOLD, DEFAULT_UNKNOWN_TERM_THRESHOLD
 from knowledge.settings import Audience, KnowledgeSettings
 
 BUNDLED_FEW_SHOT = Path(__file__).with_name("few_shot_examples.toml")
@@ -40,13 +39,15 @@ class Settings(KnowledgeSettings):
     llm_max_retries: int = Field(default=2, ge=0, description="Retries after the first attempt.")
     llm_temperature: float = Field(default=0.0, ge=0, le=2)
     top_k: int = Field(default=5, ge=1, le=20, description="Sources given to the generator.")
-    abstain_threshold: float = Field(
-        default=DEFAULT_THRESHOLD,
-        description="Minimum support (question-source cosine) to answer; see bot.abstention.",
+    abstain_threshold: float | None = Field(
+        default=None,
+        description="Minimum support (question-sentence cosine) to answer; unset = the "
+        "collection's own calibration (knowledge.calibration).",
     )
-    abstain_threshold_unknown_terms: float = Field(
-        default=DEFAULT_UNKNOWN_TERM_THRESHOLD,
-        description="Minimum support when the question has a word no document contains.",
+    abstain_threshold_unknown_terms: float | None = Field(
+        default=None,
+        description="Minimum support when the question has a word no document contains; "
+        "unset = calibrated.",
     )
     few_shot_path: Path = Field(
         default=BUNDLED_FEW_SHOT, description="TOML file of curated few-shot examples."

@@ -2,21 +2,41 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
+from knowledge.calibration import METHOD, SUPPORT_SOURCES, Calibration, calibrate, support_score
 from knowledge.chunking import Chunker
 from knowledge.embedding import Embedder, get_embedder
-from knowledge.index import DENSE, SENTENCES, QdrantIndex, open_client
+from knowledge.furniture import boilerplate_sentences, is_boilerplate
+from knowledge.index import (
+    BOILERPLATE_KEY,
+    CALIBRATION_KEY,
+    DENSE,
+    SENTENCES,
+    VOCABULARY_KEY,
+    QdrantIndex,
+    open_client,
+)
 from knowledge.ingestion import Ingestor, IngestReport
 from knowledge.local_sparse import LocalSparseIndex
 from knowledge.local_vectors import LocalVectorIndex
-from knowledge.retrieval import Mode, RetrievalResult, Retriever
+from knowledge.retrieval import (
+    RETRIEVAL_DEPTH,
+    Mode,
+    RetrievalResult,
+    Retriever,
+    keep_top_sources,
+)
 from knowledge.settings import KnowledgeSettings
 from knowledge.sparse import SparseEncoder
+from knowledge.vocabulary import Vocabulary
+
+log = logging.getLogger(__name__)
 
 # Kept tokens per chunk token: stop words and punctuation dropped by the sparse tokenizer make a
 # chunk of N model tokens about N/2 BM25 terms; only dl/avgdl matters, so an estimate suffices.
@@ -58,11 +78,10 @@ class KnowledgeBase:
         except Exception:
             self.client.close()  # release the local-mode folder lock for the next opener
             raise
-        # The in-memory copy of the sparse vectors gives the corpus vocabulary (abstention) and,
-        # in local mode, fast sparse search (local mode scores sparse vectors in a Python loop).
-        self.term_stats = LocalSparseIndex(self.client, settings.collection)
         local = not settings.qdrant_url
-        self.local_sparse = self.term_stats if local else None
+        # Local mode only: an in-memory copy of the sparse vectors for fast sparse search (local
+        # mode scores sparse vectors in a Python loop). A server has a real inverted index.
+        self.local_sparse = LocalSparseIndex(self.client, settings.collection) if local else None
         # Local mode only: matrix copies for fast (and fast filtered) vector search.
         self.local_dense = (
             LocalVectorIndex(self.client, settings.collection, DENSE) if local else None
@@ -74,6 +93,10 @@ class KnowledgeBase:
         )
         reranker = load_reranker(settings.rerank_model) if settings.rerank_model else None
         self.retriever = self.make_retriever(reranker=reranker)
+        self.vocabulary = Vocabulary((), self.sparse)
+        self.calibration: Calibration | None = None
+        self.boilerplate: set[str] = set()
+        self._load_calibration()
 
     @classmethod
     def open(cls, settings: KnowledgeSettings) -> KnowledgeBase:
@@ -95,7 +118,7 @@ class KnowledgeBase:
         s = self.settings
         return (
             f"{s.embedding_model}|{s.chunk_size}|{s.chunk_overlap}|{s.source_base_url}"
-            f"|sentences={s.sentence_vectors}|v2"
+            f"|sentences={s.sentence_vectors}|v3"
         )
 
     def make_retriever(
@@ -146,19 +169,78 @@ class KnowledgeBase:
             progress=progress,
         )
         if report.documents:
-            self.term_stats.refresh()
-            for copy in (self.local_dense, self.local_sentences):
+            for copy in (self.local_sparse, self.local_dense, self.local_sentences):
                 if copy is not None:
                     copy.refresh()
+            self.recalibrate()
         return report
 
+    # -- calibration ---------------------------------------------------------------------------
+    def _load_calibration(self) -> None:
+        """Read the vocabulary and calibration stored with the collection; compute them when a
+        non-empty collection has none (made by an older version) or one of another method or
+        embedding model."""
+        meta = self.index.metadata()
+        try:
+            calibration = Calibration.from_dict(meta[CALIBRATION_KEY])
+        except (KeyError, TypeError, ValueError):
+            calibration = None
+        stale = (
+            calibration is None
+            or calibration.method != METHOD
+            or calibration.model != self.settings.embedding_model
+        )
+        if stale:
+            if self.index.count():
+                log.info("calibrating abstention for collection %r", self.settings.collection)
+                self.recalibrate()
+            return
+        self.calibration = calibration
+        self.vocabulary = Vocabulary(meta.get(VOCABULARY_KEY) or (), self.sparse)
+        self.boilerplate = set(meta.get(BOILERPLATE_KEY) or ())
+
+    def support_of(self, questions: Sequence[str], *, audience: str = "internal") -> list[float]:
+        """The support score (:func:`knowledge.calibration.support_score`) of each question,
+        retrieved as the engine retrieves a question (blocking)."""
+        out = []
+        for q in questions:
+            hits = self.retriever.retrieve(q, audience=audience, limit=RETRIEVAL_DEPTH).hits
+            out.append(support_score(keep_top_sources(hits, SUPPORT_SOURCES)))
+        return out
+
+    def recalibrate(self) -> Calibration | None:
+        """Rebuild the vocabulary, the boilerplate keys and the abstention calibration from the
+        whole collection and store them in its metadata (blocking; seconds: 120 retrievals).
+        ``None`` for an empty collection, which keeps no calibration."""
+        chunks = self.index.all_chunks()
+        self.vocabulary = Vocabulary.from_texts((c.embedding_text for c in chunks), self.sparse)
+        by_doc: dict[str, list[str]] = {}
+        for c in chunks:
+            by_doc.setdefault(c.doc_id, []).append(c.text)
+        self.boilerplate = boilerplate_sentences(by_doc)
+        self.calibration = (
+            calibrate(self.support_of, n_chunks=len(chunks), model=self.settings.embedding_model)
+            if chunks
+            else None
+        )
+        self.index.set_metadata(
+            {
+                CALIBRATION_KEY: self.calibration.to_dict() if self.calibration else None,
+                VOCABULARY_KEY: self.vocabulary.words,
+                BOILERPLATE_KEY: sorted(self.boilerplate),
+            }
+        )
+        return self.calibration
+
+    def is_boilerplate(self, sentence: str) -> bool:
+        """Whether ``sentence`` is boilerplate repeated across this corpus's documents
+        (:mod:`knowledge.furniture`), e.g. a disclaimer indexed before its third copy arrived."""
+        return bool(self.boilerplate) and is_boilerplate(sentence, self.boilerplate)
+
     def unknown_terms(self, text: str) -> list[str]:
-        """Content words of ``text`` (stemmed) that occur in no indexed chunk."""
-        return [
-            t
-            for t in self.sparse.content_terms(text)
-            if self.sparse.term_id(t) not in self.term_stats.columns
-        ]
+        """Content words of ``text`` that the corpus does not know, typos tolerated (see
+        :mod:`knowledge.vocabulary`)."""
+        return self.vocabulary.unknown_terms(text)
 
     def retrieve(
         self, query: str, *, audience: str = "public", limit: int = 10, context: str | None = None

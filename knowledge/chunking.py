@@ -60,10 +60,15 @@ class Chunk:
 
     @property
     def locator(self) -> str:
-        """``page N`` or the section path, for the context header."""
-        if self.page is not None:
-            return f"page {self.page}"
-        return self.section or ""
+        """``page N`` or the section path without the title, for labels and the context
+        header (see :func:`locator`)."""
+        return locator(self.title, self.page, self.section)
+
+    @property
+    def label(self) -> str:
+        """``title, locator`` (e.g. ``Employee Handbook, page 3``), the title alone when the
+        locator is empty: a Markdown file's H1 is usually its title, never shown twice."""
+        return f"{self.title}, {self.locator}" if self.locator else self.title
 
     @property
     def sentences(self) -> list[str]:
@@ -85,6 +90,21 @@ class Chunk:
         """Inverse of :meth:`payload`."""
         fields = cls.__dataclass_fields__
         return cls(**{k: v for k, v in payload.items() if k in fields})
+
+
+def locator(
+    title: str, page: int | None, section: str | None, *, page_prefix: str = "page "
+) -> str:
+    """Where in a document a chunk is: ``page N`` for a PDF page, else its heading path with
+    the document title left out (a Markdown file's H1 is usually its title, so the path
+    ``Parking policy > Visitors`` of a file titled "Parking policy" becomes ``Visitors``, and the
+    path ``Parking policy`` becomes ``""``)."""
+    if page is not None:
+        return f"{page_prefix}{page}"
+    parts = [p for p in (section or "").split(" > ") if p]
+    if parts and parts[0].strip().casefold() == title.strip().casefold():
+        parts = parts[1:]
+    return " > ".join(parts)
 
 
 _HEADING = re.compile(r"^\s*#{1,6}\s[^\n]*\n?")

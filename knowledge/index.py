@@ -35,6 +35,10 @@ from knowledge.sparse import SparseVector
 DENSE = "dense"
 SPARSE = "bm25"
 SENTENCES = "sentences"
+# Keys of the collection metadata (Qdrant collection ``metadata``) that this project writes.
+CALIBRATION_KEY = "supportbot_calibration"
+VOCABULARY_KEY = "supportbot_vocabulary"
+BOILERPLATE_KEY = "supportbot_boilerplate"
 
 
 def scroll_vectors(
@@ -146,6 +150,16 @@ class QdrantIndex:
                 self.client.create_payload_index(
                     self.collection, field, field_schema=qm.PayloadSchemaType.KEYWORD
                 )
+
+    def metadata(self) -> dict[str, Any]:
+        """The collection's metadata (empty if none, or no collection)."""
+        if not self.client.collection_exists(self.collection):
+            return {}
+        return dict(self.client.get_collection(self.collection).config.metadata or {})
+
+    def set_metadata(self, values: dict[str, Any]) -> None:
+        """Merge ``values`` (JSON-serialisable) into the collection's metadata."""
+        self.client.update_collection(self.collection, metadata=values)
 
     def doc_hashes(self) -> dict[str, str]:
         """``doc_id → doc_hash`` of every indexed document (one scroll over the payloads)."""

@@ -16,13 +16,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from llama_index.core import Document
 from numpy.typing import NDArray
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from knowledge.chunking import Chunk, Chunker
-from knowledge.documents import LoadError, Skipped, discover, file_sha256, load_file
+from knowledge.documents import (
+    LoadError,
+    Skipped,
+    SourceFile,
+    discover,
+    file_sha256,
+    load_file,
+)
 from knowledge.embedding import Embedder
+from knowledge.furniture import boilerplate_sentences, repeated_lines, strip_furniture
 from knowledge.index import QdrantIndex
 from knowledge.sparse import SparseEncoder
 
@@ -136,7 +145,7 @@ class Ingestor:
         )
         with bar if bar is not None else nullcontext():
             read_task = bar.add_task("Reading documents", total=len(sources)) if bar else None
-            loaded: list[_Loaded] = []
+            read: list[tuple[SourceFile, str, str, list[Document], str]] = []
             for source in sources:
                 try:
                     doc_hash = self._doc_hash(source.path, audience)
@@ -144,16 +153,39 @@ class Ingestor:
                         report.unchanged += 1
                     else:
                         title, docs, fmt = load_file(source)
-                        chunks = self.chunker.chunk(
-                            source, title, docs, fmt, audience=audience, doc_hash=doc_hash
-                        )
-                        if not chunks:
-                            raise LoadError("no text left after chunking")
-                        loaded.append(_Loaded(source.doc_id, chunks))
+                        read.append((source, doc_hash, title, docs, fmt))
                 except (LoadError, OSError) as exc:
                     report.skipped.append(Skipped(source.path, str(exc)))
                 if bar is not None and read_task is not None:
                     bar.advance(read_task)
+
+            # Page furniture (knowledge.furniture): boilerplate counted over the documents read
+            # now and those already indexed (unchanged ones), then stripped before chunking.
+            texts = {src.doc_id: [d.text for d in docs] for src, _, _, docs, _ in read}
+            if read and set(known) - set(texts):
+                for c in self.index.all_chunks():
+                    if c.doc_id not in texts:
+                        texts.setdefault("\x00" + c.doc_id, []).append(c.text)
+            boilerplate = boilerplate_sentences(texts)
+            loaded: list[_Loaded] = []
+            for source, doc_hash, title, docs, fmt in read:
+                lines = repeated_lines([d.text for d in docs])
+                clean = [
+                    Document(text=strip_furniture(d.text, lines, boilerplate), metadata=d.metadata)
+                    for d in docs
+                ]
+                clean = [d for d in clean if d.text.strip()]
+                chunks = (
+                    self.chunker.chunk(
+                        source, title, clean, fmt, audience=audience, doc_hash=doc_hash
+                    )
+                    if clean
+                    else []
+                )
+                if not chunks:
+                    report.skipped.append(Skipped(source.path, "no text left after chunking"))
+                    continue
+                loaded.append(_Loaded(source.doc_id, chunks))
 
             # Embed across documents in fixed batches (many small files fill a batch too), then
             # write each document's points together.

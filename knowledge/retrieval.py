@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 from qdrant_client.hybrid.fusion import distribution_based_score_fusion, reciprocal_rank_fusion
@@ -35,17 +36,28 @@ from knowledge.local_vectors import LocalVectorIndex
 from knowledge.sparse import SparseEncoder, SparseVector
 
 Mode = Literal["hybrid", "dense", "sparse"]
+RETRIEVAL_DEPTH = 20  # hits the engine fetches before keeping the top distinct sources
 FusionName = Literal["rrf", "dbsf"]
 
 
 @dataclass(frozen=True)
 class Hit:
     """A retrieved chunk. ``score`` orders the hits (fusion score for hybrid, cosine for dense,
-    BM25 for sparse); ``similarity`` is the dense cosine to the query in [-1, 1]."""
+    BM25 for sparse); ``similarity`` is the dense cosine of the chunk vector to the query in
+    [-1, 1]; ``sentence_similarity`` is the best cosine between the query and any one sentence
+    of the chunk (Qdrant's MaxSim over the sentence multivector), or ``similarity`` when the
+    collection has no sentence vectors. Both are the calibrated signals that abstention uses
+    (fused scores only rank)."""
 
     chunk: Chunk
     score: float
     similarity: float
+    sentence_similarity: float | None = None
+
+    @property
+    def support(self) -> float:
+        """The sentence-level similarity when known, else the chunk-level one."""
+        return self.similarity if self.sentence_similarity is None else self.sentence_similarity
 
 
 @dataclass
@@ -189,6 +201,34 @@ class Retriever:
             for p in fused
         ]
 
+    def _returned_vectors(self) -> list[str]:
+        """Named vectors to fetch with the hits: the dense one always; on a server the sentence
+        multivector too, for the sentence-level similarity (local mode has a matrix copy)."""
+        if self.sentences and self.local_sentences is None:
+            return [DENSE, SENTENCES]
+        return [DENSE]
+
+    def _sentence_similarities(
+        self, points: Sequence[qm.ScoredPoint], queries: NDArray[np.float32]
+    ) -> list[float | None]:
+        """Per point, the best cosine between any query vector (shape ``(m, dim)``) and any
+        sentence vector of the chunk; ``None`` where the collection has no sentence vectors."""
+        if not self.sentences or not points:
+            return [None] * len(points)
+        if self.local_sentences is not None:
+            scores = self.local_sentences.best_scores(queries, [p.id for p in points])
+            return [None if np.isnan(x) else float(x) for x in scores]
+        out: list[float | None] = []
+        for p in points:
+            rows = p.vector.get(SENTENCES) if isinstance(p.vector, dict) else None
+            if not rows:
+                out.append(None)
+                continue
+            m = np.atleast_2d(np.asarray(rows, dtype=np.float32))
+            m /= np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
+            out.append(float(np.max(m @ queries.T)))
+        return out
+
     def retrieve(
         self, query: str, *, audience: str = "public", limit: int = 10, context: str | None = None
     ) -> RetrievalResult:
@@ -224,6 +264,7 @@ class Retriever:
         if not prefetch:  # a query of stop words only, in sparse mode
             return RetrievalResult([], embed_ms=(t1 - t0) * 1000)
         fetch = max(limit, self.candidates if self.reranker else limit)
+        vectors = self._returned_vectors()
         if self.local_sparse is not None:
             points = self._search_local(prefetch, audience, flt, fetch)
         elif len(prefetch) == 1:
@@ -235,7 +276,7 @@ class Retriever:
                 query_filter=flt,
                 limit=fetch,
                 with_payload=True,
-                with_vectors=[DENSE],
+                with_vectors=vectors,
             ).points
         else:
             fusion = qm.Fusion.RRF if self.fusion == "rrf" else qm.Fusion.DBSF
@@ -246,20 +287,26 @@ class Retriever:
                 query_filter=flt,
                 limit=fetch,
                 with_payload=True,
-                with_vectors=[DENSE],
+                with_vectors=vectors,
             ).points
         t2 = time.perf_counter()
+        sentence_sims = self._sentence_similarities(points, dense_vecs)
         hits = []
-        for point in points:
-            vec = point.vector[DENSE] if isinstance(point.vector, dict) else None
+        for point, ssim in zip(points, sentence_sims, strict=True):
+            vec = point.vector.get(DENSE) if isinstance(point.vector, dict) else None
             sim = float(np.max(dense_vecs @ np.asarray(vec, dtype=np.float32))) if vec else 0.0
-            hits.append(Hit(Chunk.from_payload(point.payload or {}), float(point.score), sim))
+            hits.append(Hit(Chunk.from_payload(point.payload or {}), float(point.score), sim, ssim))
         result = RetrievalResult(hits, embed_ms=(t1 - t0) * 1000, search_ms=(t2 - t1) * 1000)
         if self.reranker is not None and hits:
             t3 = time.perf_counter()
             scores = self.reranker.predict([(query, h.chunk.embedding_text) for h in hits])
             order = np.argsort(-np.asarray(scores))
-            result.hits = [Hit(hits[i].chunk, float(scores[i]), hits[i].similarity) for i in order]
+            result.hits = [
+                Hit(
+                    hits[i].chunk, float(scores[i]), hits[i].similarity, hits[i].sentence_similarity
+                )
+                for i in order
+            ]
             result.rerank_ms = (time.perf_counter() - t3) * 1000
         result.hits = result.hits[:limit]
         return result

@@ -2,7 +2,8 @@
 
 PDF text breaks lines inside sentences and puts headings on lines of their own. Line breaks
 inside a sentence are joined; lines that look like headings are dropped, since they are labels
-rather than statements (the chunk's page or section locates them).
+rather than statements (the chunk's page or section locates them), and so are link lines
+("Source: https://…"), which would otherwise run into the next sentence.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import re
 # or a line that starts a list item.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9•\-])|\n\s*(?=[•\-\*]|\d+[.)]\s)")
 _BULLET = re.compile(r"^\s*(?:[•\-\*]|\d+[.)])\s*")
+
+_URL = re.compile(r"\b(?:https?://|www\.)\S+")
 
 HEADING_MAX_WORDS = 10
 # Fewer words than this is a fragment ("Tips:", "Exceptions"), not a statement worth a vector.
@@ -29,9 +32,21 @@ def looks_like_heading(line: str) -> bool:
     return capitalised / len(words) >= 0.6
 
 
+def is_link_line(line: str) -> bool:
+    """A line that is mostly a link ("Source: https://example.com/docs/parking"): more than
+    half of its characters are URLs."""
+    urls = sum(len(m.group(0)) for m in _URL.finditer(line))
+    return urls > 0.5 * len(line.strip())
+
+
 def split_sentences(text: str) -> list[str]:
-    """Sentences of ``text`` in reading order, whitespace-normalised, heading lines dropped."""
-    text = "\n".join(line for line in text.splitlines() if not looks_like_heading(line))
+    """Sentences of ``text`` in reading order, whitespace-normalised, heading and link lines
+    dropped."""
+    text = "\n".join(
+        line
+        for line in text.splitlines()
+        if not looks_like_heading(line) and not is_link_line(line)
+    )
     text = re.sub(r"[ \t]+", " ", text)
     text = re.sub(r"(?<![.!?:])\n(?!\s*(?:[•\-\*]|\d+[.)]\s))", " ", text)
     parts = (_BULLET.sub("", p).strip() for p in _SENTENCE_END.split(text))

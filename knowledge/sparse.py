@@ -83,17 +83,28 @@ class SparseEncoder:
         self.b = b
         self._stemmer = Stemmer.Stemmer("english")
 
+    @staticmethod
+    def words(text: str) -> list[str]:
+        """Lower-cased word tokens of ``text``, possessive/clitic endings cut ("plan's" → "plan"),
+        not stemmed, stop words kept."""
+        return [w.replace("’", "'").split("'")[0] for w in _TOKEN.findall(text.lower())]
+
+    def stem_words(self, words: list[str]) -> list[str]:
+        """Snowball (English) stems of ``words``, in order."""
+        return list(self._stemmer.stemWords(words))
+
     def tokens(self, text: str) -> list[str]:
         """Lower-cased, stop-word-free, stemmed tokens of ``text``."""
-        words = [w.replace("’", "'") for w in _TOKEN.findall(text.lower())]
-        words = [w.split("'")[0] for w in words]
-        return self._stemmer.stemWords([w for w in words if w not in _STOP])
+        return self.stem_words([w for w in self.words(text) if w not in _STOP])
+
+    def content_words(self, text: str) -> list[str]:
+        """Content words of ``text`` (function words removed), unstemmed, each once."""
+        kept = [w for w in self.words(text) if w not in _FUNCTION_WORDS and w not in _STOP]
+        return list(dict.fromkeys(kept))
 
     def content_terms(self, text: str) -> list[str]:
         """Stemmed content words of ``text`` (function words removed), each once."""
-        words = [w.replace("’", "'").split("'")[0] for w in _TOKEN.findall(text.lower())]
-        kept = [w for w in words if w not in _FUNCTION_WORDS and w not in _STOP]
-        return list(dict.fromkeys(self._stemmer.stemWords(kept)))
+        return list(dict.fromkeys(self.stem_words(self.content_words(text))))
 
     @staticmethod
     def term_id(token: str) -> int:

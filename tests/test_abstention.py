@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.abstention import decide, support_score
+from bot.abstention import decide, says_not_covered, support_score
 from knowledge.chunking import Chunk
 from knowledge.retrieval import Hit
 from knowledge.sparse import SparseEncoder
@@ -46,3 +46,35 @@ def test_words_that_refer_to_the_documents_are_not_topic_words() -> None:
     )
     assert terms == ["respons", "role"]
     assert SparseEncoder().content_terms("Is California covered?") == ["california", "cover"]
+
+
+def test_the_rule_that_refused_is_named() -> None:
+    kwargs = {"threshold": 0.45, "unknown_term_threshold": 0.7}
+    assert decide([], **kwargs).reason == "no_sources"
+    assert decide([hit(0.3)], **kwargs).reason == "low_support"
+    assert decide([hit(0.6)], unknown_terms=["x"], **kwargs).reason == "unknown_terms"
+    assert decide([hit(0.6)], **kwargs).reason is None
+
+
+def test_support_prefers_the_sentence_level_similarity() -> None:
+    chunk = Chunk("id", "d", "d", "T", "u", "public", "t", "h", "h", 0)
+    assert support_score([Hit(chunk, 0.1, similarity=0.3, sentence_similarity=0.8)]) == 0.8
+    assert support_score([Hit(chunk, 0.1, similarity=0.3)]) == 0.3  # no sentence vectors
+
+
+def test_an_llm_reply_that_says_the_sources_do_not_cover_it_is_a_refusal() -> None:
+    for reply in (
+        "The provided sources do not contain information about parking. Please ask HR.",
+        "I'm sorry, but the documents don't cover this question.",
+        "The context does not mention a dog policy.",
+        "I could not find this in the documents.",
+        "There is no information about that in the sources.",
+        "Pets are not mentioned in the documents. You may want to ask the office manager.",
+    ):
+        assert says_not_covered(reply), reply
+    for reply in (
+        "The Standard plan does not cover cosmetic surgery [2].",
+        "Employees can park in lot B [1]. Visitors use lot C [2].",
+        "Unused items can be returned within 30 days [1]; the sources do not say more [1].",
+    ):
+        assert not says_not_covered(reply), reply

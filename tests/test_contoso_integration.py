@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.engine import SupportEngine
-from knowledge.evaluation.dataset import load_questions, source_matches
+from bot.evaluation.dataset import load_questions, source_matches
 from tests.conftest import make_settings
 
 SAMPLE_KB = Path(__file__).parent.parent / "samples" / "contoso"

@@ -11,7 +11,9 @@ class GeneratorError(RuntimeError):
 
 @dataclass(frozen=True)
 class SourceText:
-    """A numbered source handed to a generator: ``[number] label`` and its text."""
+    """A numbered source handed to a generator: ``[number] label`` and its text;
+    ``similarity`` is its support for the question (best sentence cosine, see
+    :attr:`knowledge.retrieval.Hit.support`)."""
 
     number: int
     label: str

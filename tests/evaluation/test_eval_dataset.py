@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.evaluation.dataset import (
+from bot.evaluation.dataset import (
     EvalQuestion,
     load_questions,
     normalize_source_id,

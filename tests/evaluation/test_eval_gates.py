@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from knowledge.evaluation.gates import Gate, check_gates, parse_gate
+from bot.evaluation.gates import Gate, check_gates, parse_gate
 
 
 def test_parse_gate() -> None:
@@ -43,7 +43,7 @@ def test_check_gates_failures() -> None:
         parse_gate("mrr@10=0.7"),  # equal passes
         parse_gate("total_p95_ms=800"),
         parse_gate("abstention_recall=0.5"),
-        parse_gate("hit@50=0.1"),
+        Gate("hit@50", 0.1),  # parse_gate would refuse it (see below); check_gates reports it
     ]
     assert check_gates(metrics, gates, config="hybrid") == [
         "FAIL hit@5 = 0.872 < 0.900 (config: hybrid)",
@@ -71,3 +71,35 @@ def test_a_near_miss_shows_enough_decimals_to_see_it() -> None:
         "FAIL mrr@10 = 0.7999 < 0.8000",
         "FAIL total_p95_ms = 800.04 > 800.00",
     ]
+
+
+def test_a_misspelt_metric_is_refused_when_parsed() -> None:
+    # Before the run, not after it: every metric summarize can produce is known by default.
+    with pytest.raises(ValueError, match=r"unknown metric 'hit5'"):
+        parse_gate("hit5=0.9")
+    with pytest.raises(ValueError, match=r"unknown metric 'answerable_abstain'"):
+        parse_gate("answerable_abstain=0.05")
+    assert parse_gate("recall@10=0.9") == Gate("recall@10", 0.9)
+    with pytest.raises(ValueError, match=r"unknown metric 'recall@20'"):
+        parse_gate("recall@20=0.9")  # the eval reports k = 1, 3, 5, 10 only
+    assert parse_gate("generate_p95_ms=50").is_upper_bound
+
+
+def test_direction_comes_from_the_metric_definition() -> None:
+    # answerable_abstain_rate is a false-refusal rate: lower is better, so the gate is a maximum.
+    gate = parse_gate("answerable_abstain_rate=0.05")
+    assert gate.is_upper_bound
+    assert check_gates({"answerable_abstain_rate": 0.03}, [gate]) == []
+    assert check_gates({"answerable_abstain_rate": 0.18}, [gate]) == [
+        "FAIL answerable_abstain_rate = 0.180 > 0.050"
+    ]
+    assert not parse_gate("abstention_recall=0.5").is_upper_bound
+
+
+def test_dataset_prefixes() -> None:
+    assert parse_gate("galaxy_s10:hit@5=0.9", datasets=["galaxy_s10"]) == Gate(
+        "hit@5", 0.9, "galaxy_s10"
+    )
+    assert parse_gate("macro:mrr@10=0.8", datasets=["a"]).dataset == "macro"
+    with pytest.raises(ValueError, match=r"no dataset 'galaxy' in this run"):
+        parse_gate("galaxy:hit@5=0.9", datasets=["galaxy_s10", "contoso"])

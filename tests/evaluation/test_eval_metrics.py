@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from knowledge.evaluation.metrics import (
+from bot.evaluation.metrics import (
     QuestionResult,
     abstention_scores,
     bleu,

@@ -10,8 +10,8 @@ from typing import Any
 
 from rich.console import Console
 
-from knowledge.evaluation.metrics import QuestionResult, summarize
-from knowledge.evaluation.report import (
+from bot.evaluation.metrics import QuestionResult, summarize
+from bot.evaluation.report import (
     ConfigRun,
     EvalRun,
     rank_histogram,

@@ -2,9 +2,9 @@
 
 Conventions:
 
-* ``ranked`` is a list of source ids (see :mod:`knowledge.evaluation.dataset`) best first, as
+* ``ranked`` is a list of source ids (see :mod:`bot.evaluation.dataset`) best first, as
   the retriever returned them, already deduplicated; ``gold`` is a collection of source ids.
-  A retrieved id "hits" a gold id when :func:`~knowledge.evaluation.dataset.source_matches`
+  A retrieved id "hits" a gold id when :func:`~bot.evaluation.dataset.source_matches`
   says so (a page-less gold id matches every page of its document).
 * Per-question scores are floats in ``[0, 1]`` so that a mean over questions is the usual
   corpus figure (hit@k averaged is the hit rate, reciprocal rank averaged is MRR, ...).
@@ -17,7 +17,7 @@ import math
 import re
 import string
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from typing import Any
@@ -26,10 +26,99 @@ import numpy as np
 import sacrebleu
 from rouge_score import rouge_scorer
 
-from knowledge.evaluation.dataset import source_matches
+from bot.evaluation.dataset import source_matches
 
 DEFAULT_KS: tuple[int, ...] = (1, 3, 5, 10)
 TOTAL_STAGE = "total"
+STAGES: tuple[str, ...] = ("embed", "search", "rerank", "generate", TOTAL_STAGE)
+
+# --------------------------------------------------------------------------------------------
+# Metric definitions: the one place that says what each summary key means
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MetricDef:
+    """What one summary metric is: the table header, whether higher is better, its unit.
+
+    ``unit`` is ``"share"`` (a value in [0, 1]), ``"ms"`` (milliseconds) or ``"count"``. The
+    report's columns and charts and the ``--fail-under`` gates all read these definitions, so a
+    gate on a lower-is-better metric is an upper bound whatever its name.
+    """
+
+    key: str
+    label: str
+    higher_is_better: bool = True
+    unit: str = "share"
+    description: str = ""
+
+
+_FIXED: dict[str, MetricDef] = {
+    d.key: d
+    for d in (
+        MetricDef("n_questions", "questions", unit="count", description="questions evaluated"),
+        MetricDef("n_answerable", "answerable", unit="count", description="answerable questions"),
+        MetricDef("mrr@10", "MRR@10", description="mean reciprocal rank of the gold source"),
+        MetricDef("ndcg@10", "nDCG@10", description="nDCG@10, binary relevance"),
+        MetricDef("em", "EM", description="exact match (SQuAD normalisation)"),
+        MetricDef("f1", "F1", description="token F1 against the gold answer"),
+        MetricDef("rouge_l", "ROUGE-L", description="ROUGE-L F-measure"),
+        MetricDef("bleu", "BLEU", description="sentence BLEU / 100"),
+        MetricDef("citation_precision", "cit. prec.", description="cited pages that are gold"),
+        MetricDef("citation_hit", "cit. hit", description="answers citing a gold page"),
+        MetricDef(
+            "abstention_precision", "abst. prec.", description="refusals on don't-know questions"
+        ),
+        MetricDef("abstention_recall", "abst. recall", description="don't-know questions refused"),
+        MetricDef(
+            "answerable_abstain_rate",
+            "ans. abstain",
+            higher_is_better=False,
+            description="answerable questions refused (false refusals)",
+        ),
+    )
+}
+_PATTERNS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], MetricDef]], ...] = (
+    (
+        re.compile(r"hit@(\d+)"),
+        lambda m: MetricDef(m.group(0), m.group(0), description="gold source in the top k"),
+    ),
+    (
+        re.compile(r"recall@(\d+)"),
+        lambda m: MetricDef(m.group(0), m.group(0), description="gold sources in the top k"),
+    ),
+    (
+        re.compile(rf"({'|'.join(STAGES)})_(p50|p95)_ms"),
+        lambda m: MetricDef(
+            m.group(0),
+            f"{m.group(1)} {m.group(2)} ms" if m.group(1) != TOTAL_STAGE else f"{m.group(2)} ms",
+            higher_is_better=False,
+            unit="ms",
+            description=f"{m.group(2)} latency of the {m.group(1)} stage",
+        ),
+    ),
+)
+
+
+def metric_def(key: str) -> MetricDef | None:
+    """The definition of a summary key (``hit@5``, ``total_p95_ms``, …); ``None`` if no metric
+    of :func:`summarize` has that name."""
+    if key in _FIXED:
+        return _FIXED[key]
+    for pattern, make in _PATTERNS:
+        m = pattern.fullmatch(key)
+        if m:
+            return make(m)
+    return None
+
+
+def known_metrics(ks: Sequence[int] = DEFAULT_KS) -> list[str]:
+    """Every key :func:`summarize` can produce with these ``ks``, in report order."""
+    keys = [f"hit@{k}" for k in ks] + [f"recall@{k}" for k in ks]
+    keys += [k for k in _FIXED if not k.startswith("n_")]
+    keys += [f"{s}_{p}_ms" for s in STAGES for p in ("p50", "p95")]
+    return ["n_questions", "n_answerable", *keys]
+
 
 # --------------------------------------------------------------------------------------------
 # Retrieval
@@ -300,6 +389,9 @@ class QuestionResult:
         gold_answer: The gold answer text, or ``None``.
         cited: Source ids the answer cited, or ``None`` when citations were not measured.
         abstained: Whether the bot abstained, or ``None`` when not measured.
+        abstain_reason: The rule that refused (``low_support``, ``unknown_terms``,
+            ``no_sources``, ``not_covered``), or ``None``.
+        unknown_terms: The question's words that the corpus does not know (abstention input).
         stage_ms: Milliseconds per stage (``embed``, ``search``, ``fuse``, ``rerank``,
             ``generate``, ...; ``total`` if the runner measures it end to end).
 
@@ -318,6 +410,8 @@ class QuestionResult:
     cited: tuple[str, ...] | None = None
     abstained: bool | None = None
     stage_ms: dict[str, float] = field(default_factory=dict)
+    abstain_reason: str | None = None
+    unknown_terms: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.scores and len(self.scores) != len(self.ranked):
@@ -349,6 +443,8 @@ class QuestionResult:
             cited=None if cited is None else tuple(cited),
             abstained=d.get("abstained"),
             stage_ms={k: float(v) for k, v in d.get("stage_ms", {}).items()},
+            abstain_reason=d.get("abstain_reason"),
+            unknown_terms=tuple(d.get("unknown_terms", ())),
         )
 
 
@@ -365,6 +461,21 @@ def total_ms(result: QuestionResult) -> float | None:
     if TOTAL_STAGE in result.stage_ms:
         return result.stage_ms[TOTAL_STAGE]
     return sum(result.stage_ms.values()) if result.stage_ms else None
+
+
+def macro_average(summaries: Sequence[Mapping[str, float | None]]) -> dict[str, float | None]:
+    """The unweighted mean over datasets of each metric (each dataset counts once, whatever its
+    size); a metric missing or ``None`` in a dataset is averaged over the others, and is
+    ``None`` when no dataset has it. Counts (``n_*``) are summed."""
+    keys = list(dict.fromkeys(k for s in summaries for k in s))
+    out: dict[str, float | None] = {}
+    for k in keys:
+        values = [v for s in summaries if (v := s.get(k)) is not None]
+        if k.startswith("n_"):
+            out[k] = float(sum(values))
+        else:
+            out[k] = sum(values) / len(values) if values else None
+    return out
 
 
 def summarize(

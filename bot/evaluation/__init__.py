@@ -1,20 +1,20 @@
 """Offline evaluation of retrieval and answers: labelled questions, metrics, gates and reports.
 
 Everything here is pure Python with no model and no network: the harness runner retrieves and
-answers, then hands :class:`~knowledge.evaluation.metrics.QuestionResult` objects to
-:func:`~knowledge.evaluation.metrics.summarize`, checks them with
-:func:`~knowledge.evaluation.gates.check_gates` and writes reports with
-:mod:`knowledge.evaluation.report`.
+answers, then hands :class:`~bot.evaluation.metrics.QuestionResult` objects to
+:func:`~bot.evaluation.metrics.summarize`, checks them with
+:func:`~bot.evaluation.gates.check_gates` and writes reports with
+:mod:`bot.evaluation.report`.
 """
 
-from knowledge.evaluation.dataset import (
+from bot.evaluation.dataset import (
     EvalQuestion,
     load_questions,
     normalize_source_id,
     source_matches,
 )
-from knowledge.evaluation.gates import Gate, check_gates, parse_gate
-from knowledge.evaluation.metrics import QuestionResult, summarize
+from bot.evaluation.gates import Gate, check_gates, parse_gate
+from bot.evaluation.metrics import QuestionResult, summarize
 
 __all__ = [
     "EvalQuestion",

@@ -1,26 +1,34 @@
 """The evaluation harness behind ``supportbot eval``.
 
-It ingests a documents folder into a fresh temporary collection, then runs every labelled
-question through one or more configurations on the same chunks:
+For each dataset (a documents folder and its labelled question files) it ingests the documents
+into a fresh temporary collection (which also calibrates abstention on that corpus, as a real
+ingestion does), then runs every labelled question through one or more configurations:
 
 - ``default``: the full pipeline (hybrid retrieval, abstention, the configured generator), which
-  gives retrieval, answer, citation and abstention metrics;
+  gives retrieval, answer, citation and abstention metrics, and the rule behind each refusal;
 - with ``--compare``, retrieval-only variants of our index: ``dense`` (chunk vectors),
   ``sparse`` (BM25), ``hybrid-chunks`` (those two fused, no sentence vectors), ``hybrid-rrf`` and
-  ``hybrid-dbsf`` (all three lists), and two baselines that are not ours:
-  ``llamaindex-vector`` (LlamaIndex's default ``VectorStoreIndex`` retriever over the same
-  chunks and the same chunk vectors) and ``bm25s`` (plain BM25 over the chunk texts with
-  bm25s' own tokenizer and stemmer).
+  ``hybrid-dbsf`` (all three lists); the ablation ``same-chunks-vector`` (LlamaIndex's
+  ``VectorStoreIndex`` retriever over *our* chunks and chunk vectors, which isolates the
+  retriever); and two baselines that are not ours: ``llamaindex-starter`` (what a user gets
+  from LlamaIndex's documented starter: ``SimpleDirectoryReader`` over the folder, the default
+  node parser and ``VectorStoreIndex`` with the same embedding model) and ``bm25s`` (plain BM25
+  over our chunk texts with bm25s' own tokenizer and stemmer).
 
-Results go to :mod:`knowledge.evaluation.report` (Rich table, JSON, HTML with plots).
+Datasets come from repeated ``--dataset DOCS,QA[,UNANSWERABLE]`` options or a TOML file (see
+:func:`load_dataset_file`). Results go to :mod:`bot.evaluation.report` (a Rich table per
+dataset and a macro average, JSON, HTML with plots).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import re
 import tempfile
 import time
+import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,13 +37,13 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bot.engine import RETRIEVAL_DEPTH, SupportEngine
+from bot.engine import SupportEngine
+from bot.evaluation.dataset import EvalQuestion, load_questions
+from bot.evaluation.metrics import QuestionResult, summarize
+from bot.evaluation.report import ConfigRun, EvalRun, now_iso
 from bot.settings import Settings
 from knowledge.chunking import Chunk
-from knowledge.evaluation.dataset import EvalQuestion, load_questions
-from knowledge.evaluation.metrics import QuestionResult, summarize
-from knowledge.evaluation.report import ConfigRun, EvalRun, now_iso
-from knowledge.retrieval import Retriever
+from knowledge.retrieval import RETRIEVAL_DEPTH, Retriever
 
 RANK_DEPTH = 10
 RETRIEVAL_CONFIGS = (
@@ -44,7 +52,8 @@ RETRIEVAL_CONFIGS = (
     "hybrid-chunks",
     "hybrid-rrf",
     "hybrid-dbsf",
-    "llamaindex-vector",
+    "same-chunks-vector",
+    "llamaindex-starter",
     "bm25s",
 )
 DESCRIPTIONS = {
@@ -57,8 +66,12 @@ DESCRIPTIONS = {
     "hybrid-chunks": "ours, chunk vectors + BM25 fused with DBSF, no sentence vectors",
     "hybrid-rrf": "ours, chunk + sentence vectors + BM25, Reciprocal Rank Fusion",
     "hybrid-dbsf": "ours, chunk + sentence vectors + BM25, Distribution-Based Score Fusion",
-    "llamaindex-vector": (
-        "baseline: LlamaIndex VectorStoreIndex default retriever, same chunks and vectors"
+    "same-chunks-vector": (
+        "ablation: LlamaIndex VectorStoreIndex default retriever over our chunks and vectors"
+    ),
+    "llamaindex-starter": (
+        "baseline: LlamaIndex starter (SimpleDirectoryReader, default node parser, "
+        "VectorStoreIndex), same embedding model"
     ),
     "bm25s": "baseline: plain BM25 (bm25s, English stop words, Snowball stemmer) over chunk texts",
 }
@@ -68,12 +81,93 @@ Ranker = Callable[[str], tuple[list[str], list[float], dict[str, float]]]
 
 @dataclass(frozen=True)
 class EvalInputs:
-    """What to evaluate: a documents folder and labelled question files."""
+    """What to evaluate: a documents folder and labelled question files.
+
+    ``name`` labels the dataset in tables, reports and dataset-specific gates; by default the
+    name of the folder holding the first question file (``contoso_hr_benefits``).
+    """
 
     docs: Path
     questions: Sequence[Path]
     unanswerable: Sequence[Path] = ()
     sample: int | None = None
+    name: str = ""
+
+    @property
+    def label(self) -> str:
+        """``name``, or the folder name of the first question file."""
+        if self.name:
+            return self.name
+        first = next(iter([*self.questions, *self.unanswerable]), None)
+        return first.resolve().parent.name if first is not None else self.docs.name
+
+    def missing(self) -> list[Path]:
+        """The given paths that do not exist (the documents folder, question files)."""
+        return [p for p in (self.docs, *self.questions, *self.unanswerable) if not p.exists()]
+
+
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def parse_dataset_spec(spec: str, *, sample: int | None = None) -> EvalInputs:
+    """``DOCS,QA[,UNANSWERABLE]`` (an optional ``NAME=`` in front) → :class:`EvalInputs`.
+
+    Raises:
+        ValueError: fewer than two or more than three paths, or a bad name.
+    """
+    name, sep, rest = spec.partition("=")
+    if not sep or "," in name:
+        name, rest = "", spec
+    if name and not _NAME.match(name):
+        raise ValueError(f"dataset name {name!r}: use letters, digits, '_', '-' and '.'")
+    parts = [p.strip() for p in rest.split(",") if p.strip()]
+    if len(parts) not in (2, 3):
+        raise ValueError(
+            f"--dataset {spec!r}: expected DOCS,QA or DOCS,QA,UNANSWERABLE (comma-separated)"
+        )
+    return EvalInputs(
+        Path(parts[0]), [Path(parts[1])], [Path(parts[2])] if len(parts) == 3 else [], sample, name
+    )
+
+
+def load_dataset_file(path: Path, *, sample: int | None = None) -> list[EvalInputs]:
+    """Datasets from a TOML file of ``[[dataset]]`` tables, paths relative to the file::
+
+        [[dataset]]
+        name = "contoso_hr_benefits"           # optional
+        docs = "contoso"                       # the documents folder
+        questions = ["qa.jsonl"]               # labelled questions (a string or a list)
+        unanswerable = ["qa_dontknows.jsonl"]  # optional: questions the documents don't answer
+
+    Raises:
+        ValueError: invalid TOML, no dataset, or a table without ``docs`` or ``questions``.
+    """
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: invalid TOML: {exc}") from exc
+    base = path.parent
+    out = []
+
+    def paths(value: object) -> list[Path]:
+        items = [value] if isinstance(value, str) else list(value or [])  # type: ignore[call-overload]
+        return [base / str(v) for v in items]
+
+    for i, table in enumerate(data.get("dataset", []), start=1):
+        if "docs" not in table or "questions" not in table:
+            raise ValueError(f"{path}: dataset {i} needs 'docs' and 'questions'")
+        out.append(
+            EvalInputs(
+                base / str(table["docs"]),
+                paths(table["questions"]),
+                paths(table.get("unanswerable")),
+                sample,
+                str(table.get("name", "")),
+            )
+        )
+    if not out:
+        raise ValueError(f"{path}: no [[dataset]] table")
+    return out
 
 
 def load_all(inputs: EvalInputs) -> list[EvalQuestion]:
@@ -134,7 +228,43 @@ def _bm25s_ranker(chunks: Sequence[Chunk]) -> Ranker:
     return rank
 
 
-def _llamaindex_ranker(engine: SupportEngine, chunks: Sequence[Chunk]) -> Ranker:
+def _llamaindex_starter_ranker(engine: SupportEngine, docs: Path) -> Ranker:
+    """LlamaIndex's documented starter over the documents folder: ``SimpleDirectoryReader``,
+    the default node parser (``SentenceSplitter``, 1,024 tokens) and an in-memory
+    ``VectorStoreIndex``, with our embedding model so that only the pipeline differs."""
+    from llama_index.core import SimpleDirectoryReader, VectorStoreIndex
+
+    from knowledge.llamaindex_embedding import LlamaIndexEmbedding
+
+    documents = SimpleDirectoryReader(str(docs), recursive=True).load_data()
+    index = VectorStoreIndex.from_documents(
+        documents, embed_model=LlamaIndexEmbedding(engine.kb.embedder)
+    )
+    retriever = index.as_retriever(similarity_top_k=RETRIEVAL_DEPTH * 2)
+    root = docs.resolve()
+
+    def source_id(metadata: dict[str, object]) -> str:
+        path = Path(str(metadata.get("file_path", "")))
+        try:
+            doc_id = path.resolve().relative_to(root).as_posix()
+        except ValueError:
+            doc_id = os.path.basename(path)
+        page = str(metadata.get("page_label", ""))
+        return f"{doc_id}#page={page}" if page.isdigit() else doc_id
+
+    def rank(question: str) -> tuple[list[str], list[float], dict[str, float]]:
+        t0 = time.perf_counter()
+        found = retriever.retrieve(question)
+        ms = (time.perf_counter() - t0) * 1000
+        ids, sc = _dedupe(
+            [source_id(n.node.metadata) for n in found], [float(n.score or 0) for n in found]
+        )
+        return ids, sc, {"search": ms}
+
+    return rank
+
+
+def _same_chunks_ranker(engine: SupportEngine, chunks: Sequence[Chunk]) -> Ranker:
     from llama_index.core import VectorStoreIndex
     from llama_index.core.schema import TextNode
 
@@ -206,6 +336,8 @@ async def _run_default(
                 gold_answer=q.answer,
                 cited=tuple(c.source_id for c in a.citations),
                 abstained=a.abstained,
+                abstain_reason=a.abstain_reason,
+                unknown_terms=a.unknown_terms,
                 stage_ms={
                     "embed": t.embed_ms,
                     "search": t.search_ms,
@@ -272,14 +404,18 @@ def run_evaluation(
             for s in report.skipped:
                 console.print(f"[yellow]skipped[/] {s.path}: {s.reason}")
             chunks = engine.kb.index.all_chunks()
+            calibration = engine.kb.calibration
             run = EvalRun(
-                dataset_name=", ".join(p.name for p in [*inputs.questions, *inputs.unanswerable]),
+                dataset_name=inputs.label,
                 dataset_path=", ".join(str(p) for p in [*inputs.questions, *inputs.unanswerable]),
                 docs_path=str(inputs.docs),
                 created=now_iso(),
                 ingest_seconds=report.seconds,
                 n_chunks=len(chunks),
                 threshold=engine.threshold,
+                unknown_term_threshold=engine.unknown_term_threshold,
+                generator=engine.generator_name,
+                calibration=calibration.to_dict() if calibration else None,
             )
             with _progress(console) as progress:
                 for name in configs:
@@ -287,7 +423,10 @@ def run_evaluation(
                         results = asyncio.run(_run_default(engine, questions, progress))
                     else:
                         results = _run_ranker(
-                            name, _make_ranker(name, engine, chunks), questions, progress
+                            name,
+                            _make_ranker(name, engine, chunks, inputs.docs),
+                            questions,
+                            progress,
                         )
                     run.configs.append(
                         ConfigRun(name, DESCRIPTIONS[name], results, summarize(results))
@@ -297,7 +436,7 @@ def run_evaluation(
     return run
 
 
-def _make_ranker(name: str, engine: SupportEngine, chunks: Sequence[Chunk]) -> Ranker:
+def _make_ranker(name: str, engine: SupportEngine, chunks: Sequence[Chunk], docs: Path) -> Ranker:
     kb = engine.kb
     if name == "dense":
         return _retriever_ranker(kb.make_retriever(mode="dense"))
@@ -309,6 +448,33 @@ def _make_ranker(name: str, engine: SupportEngine, chunks: Sequence[Chunk]) -> R
         return _retriever_ranker(kb.make_retriever(fusion=name.removeprefix("hybrid-")))
     if name == "bm25s":
         return _bm25s_ranker(chunks)
-    if name == "llamaindex-vector":
-        return _llamaindex_ranker(engine, chunks)
+    if name == "same-chunks-vector":
+        return _same_chunks_ranker(engine, chunks)
+    if name == "llamaindex-starter":
+        return _llamaindex_starter_ranker(engine, docs)
     raise ValueError(name)
+
+
+def run_datasets(
+    datasets: Sequence[EvalInputs],
+    settings: Settings,
+    *,
+    configs: Sequence[str] = ("default",),
+    console: Console | None = None,
+) -> list[EvalRun]:
+    """:func:`run_evaluation` for each dataset in turn (each ingested into its own temporary
+    collection), in order.
+
+    Raises:
+        ValueError: as :func:`run_evaluation`, or two datasets with the same name.
+    """
+    labels = [d.label for d in datasets]
+    twice = sorted({n for n in labels if labels.count(n) > 1})
+    if twice:
+        raise ValueError(f"two datasets are named {', '.join(twice)}; give each a NAME=")
+    console = console or Console()
+    runs = []
+    for d in datasets:
+        console.rule(f"[bold]{d.label}")
+        runs.append(run_evaluation(d, settings, configs=configs, console=console))
+    return runs
