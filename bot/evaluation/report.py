@@ -35,6 +35,7 @@ from bot.evaluation.metrics import (
     metric_def,
     reciprocal_rank_at_k,
 )
+from knowledge.calibration import MARGIN, UNKNOWN_MARGIN
 
 MAIN_METRICS: tuple[str, ...] = (
     "hit@1",
@@ -494,19 +495,20 @@ def abstention_tradeoff(
     """What the calibrated rule would refuse at other margins, from the run's per-question
     support scores: ``(margin, answerable refused share, don't-know refused share)`` per margin,
     with the bars ``hi + margin·spread`` and, for questions with an unknown term,
-    ``hi + (margin + 1)·spread`` (the default margin is 0.25; see
-    :mod:`knowledge.calibration`). Empty without a calibration or a primary configuration."""
+    ``hi + (margin + 1)·spread`` (the default margin is :data:`knowledge.calibration.MARGIN`,
+    0.25). Empty without a calibration or a primary configuration."""
     cal = run.calibration
     if not cal or not run.configs:
         return []
     hi, spread = float(cal["null_high"]), float(cal["null_high"]) - float(cal["null_median"])
+    step = UNKNOWN_MARGIN - MARGIN  # the unknown-term bar stays this many spreads higher
     scored = [r for r in run.configs[0].results if r.support_score is not None]
     out = []
     for m in margins:
         refused = [
             (
                 r.answerable,
-                float(r.support_score or 0.0) < hi + (m + bool(r.unknown_terms)) * spread,
+                float(r.support_score or 0.0) < hi + (m + step * bool(r.unknown_terms)) * spread,
             )
             for r in scored
         ]
@@ -527,7 +529,7 @@ def _tradeoff_chart(run: EvalRun) -> str | None:
         ys = [np.nan if (v := point[idx]) is None else v for point in curve]
         if not all(np.isnan(ys)):
             ax.plot(xs, ys, marker="o", markersize=3, label=label)
-    ax.axvline(0.25, color="black", linestyle="--", label="default margin 0.25")
+    ax.axvline(MARGIN, color="black", linestyle="--", label=f"default margin {MARGIN:g}")
     ax.set_xlabel("margin over the off-topic 95th percentile, in null spreads")
     ax.set_ylabel("share of questions")
     ax.set_ylim(-0.02, 1.02)

@@ -14,8 +14,11 @@ from bot.evaluation.metrics import QuestionResult, summarize
 from bot.evaluation.report import (
     ConfigRun,
     EvalRun,
+    abstention_tradeoff,
     rank_histogram,
     read_json,
+    read_runs,
+    refusal_counts,
     render_table,
     worst_questions,
     write_html,
@@ -141,3 +144,27 @@ def test_render_table_off_a_terminal_is_not_squeezed_to_80_columns() -> None:
     assert len([c for c in row.strip("│ ").split("│")]) == 13
     assert "0.250" in row and "237" in row
     assert max(len(line) for line in lines) > 80
+
+
+def test_abstention_tradeoff_follows_the_calibration() -> None:
+    run = _run()
+    assert abstention_tradeoff(run) == []  # no calibration recorded
+    run.calibration = {"null_high": 0.4, "null_median": 0.2}  # spread 0.2
+    curve = dict((m, (a, u)) for m, a, u in abstention_tradeoff(run, margins=(0.0, 0.25, 1.5)))
+    # Supports of the 4 answerable questions: 0.9, 0.6, 0.2, 0.5; of the don't-know one: 0.1.
+    assert curve[0.0] == (0.25, 1.0)  # bar 0.40: only the 0.2 question
+    assert curve[0.25] == (0.25, 1.0)  # bar 0.45
+    assert curve[1.5] == (0.75, 1.0)  # bar 0.70: 0.6, 0.2 and 0.5
+    run.configs[0].results[1].unknown_terms = ("x",)  # its bar rises by one spread
+    assert abstention_tradeoff(run, margins=(0.0,))[0][1] == 0.5  # 0.6 < 0.4 + 1·0.2
+
+
+def test_several_runs_give_a_macro_section_and_round_trip(tmp_path: Path) -> None:
+    a, b = _run(), _run()
+    b.dataset_name = "other"
+    write_json([a, b], tmp_path / "r.json")
+    assert [r.dataset_name for r in read_runs(tmp_path / "r.json")] == [a.dataset_name, "other"]
+    write_html([a, b], tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text()
+    assert "Macro average over 2 datasets" in page and "<h2>other</h2>" in page
+    assert refusal_counts(a.configs[0].results) == {"unknown": (1, 1)}
