@@ -161,6 +161,7 @@ class KnowledgeBase:
             self.chunker,
             fingerprint=self.fingerprint,
             sentence_vectors=self.settings.sentence_vectors,
+            known_boilerplate=self.boilerplate,
         )
         report = ingestor.run(
             paths,
@@ -169,6 +170,7 @@ class KnowledgeBase:
             progress=progress,
         )
         if report.documents:
+            self.boilerplate |= report.boilerplate
             for copy in (self.local_sparse, self.local_dense, self.local_sentences):
                 if copy is not None:
                     copy.refresh()
@@ -181,6 +183,7 @@ class KnowledgeBase:
         non-empty collection has none (made by an older version) or one of another method or
         embedding model."""
         meta = self.index.metadata()
+        self.boilerplate = set(meta.get(BOILERPLATE_KEY) or ())
         try:
             calibration = Calibration.from_dict(meta[CALIBRATION_KEY])
         except (KeyError, TypeError, ValueError):
@@ -197,7 +200,6 @@ class KnowledgeBase:
             return
         self.calibration = calibration
         self.vocabulary = Vocabulary(meta.get(VOCABULARY_KEY) or (), self.sparse)
-        self.boilerplate = set(meta.get(BOILERPLATE_KEY) or ())
 
     def support_of(self, questions: Sequence[str], *, audience: str = "internal") -> list[float]:
         """The support score (:func:`knowledge.calibration.support_score`) of each question,
@@ -217,7 +219,8 @@ class KnowledgeBase:
         by_doc: dict[str, list[str]] = {}
         for c in chunks:
             by_doc.setdefault(c.doc_id, []).append(c.text)
-        self.boilerplate = boilerplate_sentences(by_doc)
+        # Keys found before stay: the copies they stripped no longer count towards them.
+        self.boilerplate |= boilerplate_sentences(by_doc)
         self.calibration = (
             calibrate(self.support_of, n_chunks=len(chunks), model=self.settings.embedding_model)
             if chunks

@@ -49,6 +49,7 @@ class IngestReport:
     seconds: float = 0.0
     embed_seconds: float = 0.0
     ingested_ids: list[str] = field(default_factory=list)
+    boilerplate: set[str] = field(default_factory=set)  # keys stripped (knowledge.furniture)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ class Ingestor:
         fingerprint: a string that changes when chunking or embedding settings change, so such
             a change re-ingests unchanged files.
         sentence_vectors: also embed each chunk's sentences (the ``sentences`` multivector).
+        known_boilerplate: boilerplate keys found by earlier runs (:mod:`knowledge.furniture`):
+            the copies indexed then were stripped, so they no longer count towards a new one.
     """
 
     def __init__(
@@ -85,7 +88,9 @@ class Ingestor:
         *,
         fingerprint: str,
         sentence_vectors: bool = True,
+        known_boilerplate: set[str] | None = None,
     ) -> None:
+        self.known_boilerplate = known_boilerplate or set()
         self.sentence_vectors = sentence_vectors
         self.index = index
         self.embedder = embedder
@@ -166,7 +171,8 @@ class Ingestor:
                 for c in self.index.all_chunks():
                     if c.doc_id not in texts:
                         texts.setdefault("\x00" + c.doc_id, []).append(c.text)
-            boilerplate = boilerplate_sentences(texts)
+            boilerplate = boilerplate_sentences(texts) | self.known_boilerplate
+            report.boilerplate = boilerplate
             loaded: list[_Loaded] = []
             for source, doc_hash, title, docs, fmt in read:
                 lines = repeated_lines([d.text for d in docs])

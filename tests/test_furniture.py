@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from bot.engine import SupportEngine
 from knowledge.furniture import boilerplate_sentences, repeated_lines, strip_furniture
+from tests.conftest import make_settings
 
 DISCLAIMER = (
     "This document contains information generated using a language model and does not reflect "
@@ -52,3 +56,34 @@ def test_instructions_a_manual_repeats_in_a_few_sections_are_content() -> None:
     assert boilerplate_sentences(docs) == set()
     # Short sentences are exempt even when everywhere.
     assert boilerplate_sentences({f"d{i}": ["Tap Settings."] for i in range(10)}) == set()
+
+
+def test_ingestion_strips_boilerplate_also_from_documents_added_later(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    topics = {
+        "parking": "Staff park behind building B.",
+        "lunch": "The canteen opens at noon.",
+        "leave": "Employees get 25 days of leave.",
+        "badges": "Wear your badge at all times.",
+    }
+
+    def write(name: str) -> None:
+        (docs / f"{name}.md").write_text(f"# {name.title()}\n\n{DISCLAIMER}\n\n{topics[name]}\n")
+
+    for name in ("parking", "lunch", "leave"):
+        write(name)
+    engine = SupportEngine.from_settings(make_settings(tmp_path / "data"))
+    try:
+        engine.kb.ingest([docs], audience="public", progress=False)
+        texts = [c.text for c in engine.kb.index.all_chunks()]
+        assert texts and not any("language model" in t for t in texts)
+        assert any("building B" in t for t in texts)
+        # A fourth copy arrives alone: the three indexed ones were stripped, yet it is stripped.
+        write("badges")
+        engine.kb.ingest([docs], audience="public", progress=False)
+        badges = [c.text for c in engine.kb.index.all_chunks() if c.doc_id == "badges.md"]
+        assert badges and not any("language model" in t for t in badges)
+        assert engine.kb.is_boilerplate(DISCLAIMER)
+    finally:
+        engine.close()

@@ -111,3 +111,9 @@ def test_local_mode_shortcuts_rank_as_the_query_api_a_qdrant_server_runs(
             theirs = query_api.retrieve(question, audience=audience, limit=6).hits
             assert [h.chunk.chunk_id for h in ours] == [h.chunk.chunk_id for h in theirs]
             assert [h.score for h in ours] == pytest.approx([h.score for h in theirs], abs=1e-4)
+            # The sentence-level support abstention uses: the server path computes it from the
+            # multivectors the Query API returns, local mode from its matrix copy.
+            assert all(h.sentence_similarity is not None for h in theirs)
+            assert [h.support for h in ours] == pytest.approx(
+                [h.support for h in theirs], abs=1e-4
+            )

@@ -151,14 +151,14 @@ def load_dataset_file(path: Path, *, sample: int | None = None) -> list[EvalInpu
 
     def paths(value: object) -> list[Path]:
         items = [value] if isinstance(value, str) else list(value or [])  # type: ignore[call-overload]
-        return [base / str(v) for v in items]
+        return [(base / str(v)).resolve() for v in items]
 
     for i, table in enumerate(data.get("dataset", []), start=1):
         if "docs" not in table or "questions" not in table:
             raise ValueError(f"{path}: dataset {i} needs 'docs' and 'questions'")
         out.append(
             EvalInputs(
-                base / str(table["docs"]),
+                (base / str(table["docs"])).resolve(),
                 paths(table["questions"]),
                 paths(table.get("unanswerable")),
                 sample,
