@@ -28,6 +28,8 @@ def looks_like_heading(line: str) -> bool:
     words = line.split()
     if not words or len(words) > HEADING_MAX_WORDS or line.rstrip()[-1] in ".!?,;":
         return False
+    if re.match(r"^\s*[•\-\*]\s", line):
+        return False  # a list item ("• Gym memberships"), however short
     capitalised = sum(1 for w in words if w[:1].isupper() or not w[:1].isalpha())
     return capitalised / len(words) >= 0.6
 
@@ -39,9 +41,13 @@ def is_link_line(line: str) -> bool:
     return urls > 0.5 * len(line.strip())
 
 
-def split_sentences(text: str) -> list[str]:
+LIST_MARK = "• "
+
+
+def split_sentences(text: str, *, mark_items: bool = False) -> list[str]:
     """Sentences of ``text`` in reading order, whitespace-normalised, heading and link lines
-    dropped."""
+    dropped; list items (``•``, ``-``, ``*`` or ``1.`` lines) are sentences of their own, and
+    with ``mark_items`` they start with :data:`LIST_MARK` so that callers can tell them apart."""
     text = "\n".join(
         line
         for line in text.splitlines()
@@ -49,8 +55,16 @@ def split_sentences(text: str) -> list[str]:
     )
     text = re.sub(r"[ \t]+", " ", text)
     text = re.sub(r"(?<![.!?:])\n(?!\s*(?:[•\-\*]|\d+[.)]\s))", " ", text)
-    parts = (_BULLET.sub("", p).strip() for p in _SENTENCE_END.split(text))
-    return [" ".join(p.split()) for p in parts if p and p.strip()]
+    out = []
+    for part in _SENTENCE_END.split(text):
+        if not part or not part.strip():
+            continue
+        body = _BULLET.sub("", part).strip()
+        if not body:
+            continue
+        item = mark_items and body != part.strip()
+        out.append((LIST_MARK if item else "") + " ".join(body.split()))
+    return out
 
 
 def sentences_for_search(text: str) -> list[str]:

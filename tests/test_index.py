@@ -114,6 +114,4 @@ def test_local_mode_shortcuts_rank_as_the_query_api_a_qdrant_server_runs(
             # The sentence-level support abstention uses: the server path computes it from the
             # multivectors the Query API returns, local mode from its matrix copy.
             assert all(h.sentence_similarity is not None for h in theirs)
-            assert [h.support for h in ours] == pytest.approx(
-                [h.support for h in theirs], abs=1e-4
-            )
+            assert [h.support for h in ours] == pytest.approx([h.support for h in theirs], abs=1e-4)

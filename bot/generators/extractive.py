@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from bot.generators.base import Generation, SourceText
-from knowledge.sentences import split_sentences
+from knowledge.sentences import LIST_MARK, split_sentences
 from knowledge.sparse import SparseEncoder
 
 LEXICAL_WEIGHT = 0.35
@@ -99,7 +99,7 @@ class ExtractiveGenerator:
             [
                 _Candidate(src.number, i, s)
                 for src in self.quotable(sources, threshold)
-                for i, s in enumerate(split_sentences(src.text))
+                for i, s in enumerate(_with_lists(split_sentences(src.text, mark_items=True)))
                 if MIN_WORDS <= len(s.split()) <= MAX_WORDS
                 and not (self.skip is not None and self.skip(s))
             ]
@@ -150,6 +150,38 @@ class ExtractiveGenerator:
             markers = "".join(f"[{n}]" for n in (candidates[i].source, *candidates[i].also_in))
             parts.append(f"{sentence[:-1]} {markers}{sentence[-1]}")
         return Generation(" ".join(parts), self.name)
+
+
+LIST_ITEMS = 6  # items of a list kept with the sentence that introduces it
+LIST_ITEM_WORDS = 12  # a longer "item" is a sentence of its own
+
+
+def _with_lists(sentences: list[str]) -> list[str]:
+    """Join a sentence that introduces a list ("… including but not limited to:") with the
+    short list items that follow it ("…: gym memberships; yoga classes; …"), up to
+    :data:`LIST_ITEMS`; a lead-in with no item after it is dropped, since alone it states
+    nothing. ``sentences`` come from ``split_sentences(…, mark_items=True)``; the list marks are
+    removed from everything returned."""
+    out: list[str] = []
+    i = 0
+    while i < len(sentences):
+        s = sentences[i].removeprefix(LIST_MARK)
+        i += 1
+        if not s.endswith(":"):
+            out.append(s)
+            continue
+        items: list[str] = []
+        while (
+            i < len(sentences)
+            and len(items) < LIST_ITEMS
+            and sentences[i].startswith(LIST_MARK)
+            and len(sentences[i].split()) <= LIST_ITEM_WORDS + 1
+        ):
+            items.append(sentences[i].removeprefix(LIST_MARK).rstrip(".;, "))
+            i += 1
+        if items:
+            out.append(f"{s} {'; '.join(items)}.")
+    return out
 
 
 def _distinct(candidates: list[_Candidate]) -> list[_Candidate]:
