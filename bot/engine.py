@@ -95,25 +95,32 @@ class SupportEngine:
         """The configured generator: ``extractive`` or ``openai:MODEL``."""
         return f"openai:{self.llm.model}" if self.llm is not None else self.extractive.name
 
+    def bars(self, audience: str = "internal") -> tuple[float, float]:
+        """``(threshold, unknown_term_threshold)`` in force for an audience: the settings where
+        set, else the collection's calibration for that audience's view
+        (:meth:`knowledge.base.KnowledgeBase.calibration_for`)."""
+        c = self.kb.calibration_for(audience)
+        threshold = self.settings.abstain_threshold
+        if threshold is None:
+            threshold = c.threshold if c is not None else abstention.FALLBACK_THRESHOLD
+        unknown = self.settings.abstain_threshold_unknown_terms
+        if unknown is None:
+            unknown = (
+                c.unknown_term_threshold
+                if c is not None
+                else abstention.FALLBACK_UNKNOWN_TERM_THRESHOLD
+            )
+        return threshold, unknown
+
     @property
     def threshold(self) -> float:
-        """The support bar in force: the setting if set, else the collection's calibration."""
-        if self.settings.abstain_threshold is not None:
-            return self.settings.abstain_threshold
-        c = self.kb.calibration
-        return c.threshold if c is not None else abstention.FALLBACK_THRESHOLD
+        """The support bar over the whole collection (the ``internal`` audience's)."""
+        return self.bars()[0]
 
     @property
     def unknown_term_threshold(self) -> float:
-        """The bar for questions with an unknown term: setting, else calibration."""
-        if self.settings.abstain_threshold_unknown_terms is not None:
-            return self.settings.abstain_threshold_unknown_terms
-        c = self.kb.calibration
-        return (
-            c.unknown_term_threshold
-            if c is not None
-            else abstention.FALLBACK_UNKNOWN_TERM_THRESHOLD
-        )
+        """The bar for questions with an unknown term over the whole collection."""
+        return self.bars()[1]
 
     # -- ingestion ----------------------------------------------------------------------------
     async def ingest(
@@ -163,11 +170,12 @@ class SupportEngine:
             for h in result.hits
         )
         sources = keep_top_sources(result.hits, self.settings.top_k)
+        threshold, unknown_bar = self.bars(audience)
         decision = abstention.decide(
             sources,
             unknown_terms=unknown,
-            threshold=self.threshold,
-            unknown_term_threshold=self.unknown_term_threshold,
+            threshold=threshold,
+            unknown_term_threshold=unknown_bar,
         )
         t1 = time.perf_counter()
 
@@ -229,7 +237,7 @@ class SupportEngine:
             except GeneratorError as exc:
                 log.warning("LLM generator failed (%s); falling back to extractive", exc)
                 generation = await asyncio.to_thread(
-                    self.extractive.generate, question, texts, threshold=self.threshold
+                    self.extractive.generate, question, texts, threshold=threshold
                 )
                 degraded, notice = True, FALLBACK_NOTICE
                 if not generation.text:
@@ -242,7 +250,7 @@ class SupportEngine:
                     )
         else:
             generation = await asyncio.to_thread(
-                self.extractive.generate, question, texts, threshold=self.threshold
+                self.extractive.generate, question, texts, threshold=threshold
             )
         if not generation.text:
             return finish(

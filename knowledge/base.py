@@ -94,7 +94,7 @@ class KnowledgeBase:
         reranker = load_reranker(settings.rerank_model) if settings.rerank_model else None
         self.retriever = self.make_retriever(reranker=reranker)
         self.vocabulary = Vocabulary((), self.sparse)
-        self.calibration: Calibration | None = None
+        self.calibrations: dict[str, Calibration] = {}
         self.boilerplate: set[str] = set()
         self._load_calibration()
 
@@ -185,21 +185,33 @@ class KnowledgeBase:
         meta = self.index.metadata()
         self.boilerplate = set(meta.get(BOILERPLATE_KEY) or ())
         try:
-            calibration = Calibration.from_dict(meta[CALIBRATION_KEY])
-        except (KeyError, TypeError, ValueError):
-            calibration = None
-        stale = (
-            calibration is None
-            or calibration.method != METHOD
-            or calibration.model != self.settings.embedding_model
+            stored = {
+                audience: Calibration.from_dict(d)
+                for audience, d in dict(meta[CALIBRATION_KEY]).items()
+                if d is not None
+            }
+        except (KeyError, TypeError, ValueError, AttributeError):
+            stored = {}
+        stale = "internal" not in stored or any(
+            c.method != METHOD or c.model != self.settings.embedding_model for c in stored.values()
         )
         if stale:
             if self.index.count():
                 log.info("calibrating abstention for collection %r", self.settings.collection)
                 self.recalibrate()
             return
-        self.calibration = calibration
+        self.calibrations = stored
         self.vocabulary = Vocabulary(meta.get(VOCABULARY_KEY) or (), self.sparse)
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The calibration over the whole collection (the ``internal`` audience's)."""
+        return self.calibrations.get("internal")
+
+    def calibration_for(self, audience: str) -> Calibration | None:
+        """The calibration of an audience's view of the collection: its own when some chunks
+        are hidden from it, else the whole collection's; ``None`` before any ingestion."""
+        return self.calibrations.get(audience) or self.calibration
 
     def support_of(self, questions: Sequence[str], *, audience: str = "internal") -> list[float]:
         """The support score (:func:`knowledge.calibration.support_score`) of each question,
@@ -211,9 +223,10 @@ class KnowledgeBase:
         return out
 
     def recalibrate(self) -> Calibration | None:
-        """Rebuild the vocabulary, the boilerplate keys and the abstention calibration from the
-        whole collection and store them in its metadata (blocking; seconds: 120 retrievals).
-        ``None`` for an empty collection, which keeps no calibration."""
+        """Rebuild the vocabulary, the boilerplate keys and the abstention calibrations (the whole
+        collection's and, when some chunks are internal, the public view's) and store them in
+        the collection's metadata (blocking; seconds: 120 retrievals per audience). Returns the
+        whole collection's calibration; ``None`` for an empty collection, which keeps none."""
         chunks = self.index.all_chunks()
         self.vocabulary = Vocabulary.from_texts((c.embedding_text for c in chunks), self.sparse)
         by_doc: dict[str, list[str]] = {}
@@ -221,14 +234,23 @@ class KnowledgeBase:
             by_doc.setdefault(c.doc_id, []).append(c.text)
         # Keys found before stay: the copies they stripped no longer count towards them.
         self.boilerplate |= boilerplate_sentences(by_doc)
-        self.calibration = (
-            calibrate(self.support_of, n_chunks=len(chunks), model=self.settings.embedding_model)
-            if chunks
-            else None
-        )
+        model = self.settings.embedding_model
+        self.calibrations = {}
+        if chunks:
+            self.calibrations["internal"] = calibrate(
+                self.support_of, n_chunks=len(chunks), model=model
+            )
+            public = sum(1 for c in chunks if c.audience == "public")
+            if 0 < public < len(chunks):  # a public view that differs from the whole
+                self.calibrations["public"] = calibrate(
+                    lambda qs: self.support_of(qs, audience="public"),
+                    n_chunks=public,
+                    model=model,
+                    audience="public",
+                )
         self.index.set_metadata(
             {
-                CALIBRATION_KEY: self.calibration.to_dict() if self.calibration else None,
+                CALIBRATION_KEY: {a: c.to_dict() for a, c in self.calibrations.items()},
                 VOCABULARY_KEY: self.vocabulary.words,
                 BOILERPLATE_KEY: sorted(self.boilerplate),
             }

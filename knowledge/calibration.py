@@ -19,7 +19,10 @@ distribution: how well an unrelated question happens to match these documents. W
   the corpus does not know (:mod:`knowledge.vocabulary`, typo-tolerant), evidence on its own
   that the question is about something else.
 
-Both bars are relative to the corpus's own null distribution; no cosine constant is fixed. The
+Both bars are relative to the corpus's own null distribution; no cosine constant is fixed.
+Each audience gets its own pair: a public channel searches only the public chunks, whose
+scores can sit lower than the whole collection's, so the public bars are calibrated on the
+public chunks alone (when some chunks are internal). The
 two multipliers were chosen on two dev sets (Contoso and Galaxy S10) as the ones that keep every
 answerable question of both answered while refusing most of Contoso's don't-know questions; the
 README gives the trade-off curve. The 24 domains keep one topic that a corpus happens to share
@@ -43,7 +46,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-METHOD = "off-topic-null-v1"
+METHOD = "off-topic-null-v2"
 NULL_QUANTILE = 0.95
 MARGIN = 0.25  # threshold = hi + MARGIN * spread
 UNKNOWN_MARGIN = 1.25  # unknown_term_threshold = hi + UNKNOWN_MARGIN * spread
@@ -82,6 +85,7 @@ class Calibration:
         model: the embedding model the scores come from.
         method: :data:`METHOD`; a calibration of another method is recomputed.
         created: ISO 8601 UTC time.
+        audience: the chunks it was computed on: ``internal`` (all) or ``public``.
     """
 
     threshold: float
@@ -93,6 +97,7 @@ class Calibration:
     model: str
     method: str = METHOD
     created: str = ""
+    audience: str = "internal"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (stored in the collection's metadata)."""
@@ -115,6 +120,7 @@ class Calibration:
             model=str(d["model"]),
             method=str(d.get("method", "")),
             created=str(d.get("created", "")),
+            audience=str(d.get("audience", "internal")),
         )
 
 
@@ -140,6 +146,7 @@ def calibrate(
     n_chunks: int,
     model: str,
     questions: Sequence[str] | None = None,
+    audience: str = "internal",
 ) -> Calibration:
     """Compute a collection's calibration.
 
@@ -149,6 +156,7 @@ def calibrate(
         n_chunks: chunks in the collection (recorded).
         model: the embedding model name (recorded).
         questions: the off-topic questions; default :func:`off_topic_questions`.
+        audience: which chunks ``support_of`` searches (recorded).
 
     Raises:
         ValueError: no questions.
@@ -165,4 +173,5 @@ def calibrate(
         n_chunks=n_chunks,
         model=model,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
+        audience=audience,
     )

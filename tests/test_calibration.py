@@ -55,7 +55,9 @@ def test_calibration_is_stored_with_the_collection(office: SupportEngine) -> Non
     assert cal is not None and cal.n_null == 120 and cal.n_chunks == office.kb.index.count()
     assert cal.null_median < cal.null_high < cal.threshold < cal.unknown_term_threshold
     stored = office.kb.index.metadata()[CALIBRATION_KEY]
-    assert stored["threshold"] == cal.threshold and stored["model"] == cal.model
+    assert list(stored) == ["internal"]  # every chunk is public: one view, one calibration
+    assert stored["internal"]["threshold"] == cal.threshold
+    assert stored["internal"]["model"] == cal.model
     assert office.threshold == cal.threshold  # nothing configured: the calibration rules
 
 
@@ -145,3 +147,15 @@ async def test_an_llm_that_says_the_sources_do_not_cover_it_abstains(
     assert a.abstained and a.abstain_reason == "not_covered"
     assert a.text == ABSTAIN_TEXT.format(human=office.settings.human_contact)
     assert a.citations == () and not a.uncited and a.generator == "openai:fake-model"
+
+
+def test_each_audience_is_calibrated_on_what_it_can_see(kb_engine: SupportEngine) -> None:
+    # tests/data/kb holds one public and one internal document: a public channel searches the
+    # public chunks only, so its bars come from the null distribution over those.
+    kb = kb_engine.kb
+    public, everything = kb.calibration_for("public"), kb.calibration_for("internal")
+    assert public is not None and everything is not None
+    assert (public.audience, everything.audience) == ("public", "internal")
+    assert public.n_chunks < everything.n_chunks == kb.index.count()
+    assert kb_engine.bars("public") == (public.threshold, public.unknown_term_threshold)
+    assert kb_engine.bars("internal") == (everything.threshold, everything.unknown_term_threshold)
