@@ -78,6 +78,8 @@ class SupportEngine:
                 timeout_s=settings.llm_timeout_s,
                 max_retries=settings.llm_max_retries,
                 temperature=settings.llm_temperature,
+                max_tokens=settings.llm_max_tokens,
+                stop=settings.llm_stop,
                 examples=load_few_shot(settings.few_shot_path),
                 human_contact=settings.human_contact,
             )

@@ -35,9 +35,19 @@ class Settings(KnowledgeSettings):
             "SUPPORTBOT_OPENAI_API_KEY", "OPENAI_API_KEY", "openai_api_key"
         ),
     )
-    llm_timeout_s: float = Field(default=30.0, gt=0, description="Per-request timeout, seconds.")
+    llm_timeout_s: float = Field(
+        default=30.0, gt=0, description="Timeout of a whole LLM request, seconds."
+    )
     llm_max_retries: int = Field(default=2, ge=0, description="Retries after the first attempt.")
     llm_temperature: float = Field(default=0.0, ge=0, le=2)
+    llm_max_tokens: int = Field(
+        default=512,
+        ge=16,
+        description="Most tokens an LLM answer may have (sent as max_tokens; about 380 words).",
+    )
+    llm_stop: list[str] = Field(
+        default_factory=list, description="Stop sequences sent to the LLM endpoint."
+    )
     top_k: int = Field(default=5, ge=1, le=20, description="Sources given to the generator.")
     abstain_threshold: float | None = Field(
         default=None,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 
 from bot.engine import FALLBACK_NOTICE, SupportEngine
-from bot.generators.openai_compat import OpenAICompatibleGenerator
+from bot.generators.openai_compat import OpenAICompatibleGenerator, cut_repetition
 from tests.conftest import PUBLIC_QUESTION
 from tests.fake_openai import FakeOpenAI, start
 
@@ -92,3 +93,35 @@ async def test_timeout_falls_back_to_extractive_answer(fake, llm_engine) -> None
     use_llm(llm_engine, url, timeout_s=0.3, retries=0)
     answer = await llm_engine.answer(PUBLIC_QUESTION)
     assert answer.degraded and "30 days" in answer.text
+
+
+async def test_requests_are_bounded_and_a_runaway_reply_is_cut(fake, llm_engine) -> None:
+    server, url = fake
+    loop = "Hearing aids are covered [1]. " + "Each plan pays 80% [1]. " * 40
+    server.reply = lambda body: loop
+    use_llm(llm_engine, url)
+    llm_engine.llm.max_tokens = 256
+    llm_engine.llm.stop = ["\n\nQuestion:"]
+    answer = await llm_engine.answer(PUBLIC_QUESTION)
+    body = server.requests[0]
+    assert body["max_tokens"] == 256 and body["stop"] == ["\n\nQuestion:"]
+    assert answer.text.count("Each plan pays 80%") == 2  # the loop is cut at its third round
+    assert answer.text.startswith("Hearing aids are covered [1].")
+
+
+async def test_a_timeout_is_not_retried_behind_a_slow_server(fake, llm_engine) -> None:
+    server, url = fake
+    server.delay_s = 2.0
+    use_llm(llm_engine, url, timeout_s=0.3, retries=3)
+    t0 = time.perf_counter()
+    answer = await llm_engine.answer(PUBLIC_QUESTION)
+    elapsed = time.perf_counter() - t0
+    assert len(server.requests) == 1  # no second request queued behind the slow one
+    assert answer.degraded and answer.notice == FALLBACK_NOTICE and "30 days" in answer.text
+    assert elapsed < 1.5
+
+
+def test_cut_repetition() -> None:
+    assert cut_repetition("A. B. A. B. A. B.") == ("A. B. A. B.", True)
+    assert cut_repetition("One.\nTwo.\nOne.") == ("One.\nTwo.\nOne.", False)
+    assert cut_repetition("- x\n- x\n- x\n- y") == ("- x\n- x", True)

@@ -1,13 +1,20 @@
 """Generator for any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama,
 llama.cpp server): ``POST {base_url}/chat/completions`` with the few-shot prompt.
 
-Transient failures (timeouts, connection errors, HTTP 429 and 5xx) are retried with exponential
-back-off (tenacity); anything else, or the last failure, raises :class:`GeneratorError` so the
-engine can fall back to the extractive answer.
+Generation is bounded: every request sends ``max_tokens`` (and stop sequences when configured),
+the timeout covers the whole request (connecting, waiting and reading the body; an
+``asyncio`` deadline, since httpx's timeouts apply to each network operation separately), and a
+reply that loops (the same sentence again and again, seen from a small model asked for a list)
+is cut where it starts repeating. Fast failures (connection errors, HTTP 429 and 5xx) are
+retried with exponential back-off (tenacity); a timeout is not, since retrying a server that is
+too slow only queues more work behind it: the engine falls back to the extractive answer at
+once. Anything else, or the last failure, raises :class:`GeneratorError`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,10 +33,33 @@ from bot.prompt import FewShotExample, build_messages
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
 
 
+DEFAULT_MAX_TOKENS = 512
+MAX_REPEATS = 1  # a sentence may occur this many times more before the reply is cut there
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
 def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, httpx.HTTPStatusError):
         return exc.response.status_code in RETRYABLE_STATUS
-    return isinstance(exc, httpx.TransportError)  # timeouts, refused connections, resets
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        return False  # a slow server: retrying only queues more work behind it
+    return isinstance(exc, httpx.TransportError)  # refused connections, resets
+
+
+def cut_repetition(text: str, max_repeats: int = MAX_REPEATS) -> tuple[str, bool]:
+    """Cut a reply where it starts looping: at the first sentence (or line) seen more than
+    ``max_repeats`` times before, case and spacing aside. Returns ``(text, was_cut)``."""
+    seen: dict[str, int] = {}
+    pos = 0
+    for m in _SENTENCE.finditer(text + "\n"):
+        piece = text[pos : m.start()]
+        key = " ".join(piece.lower().split())
+        if key:
+            seen[key] = seen.get(key, 0) + 1
+            if seen[key] > max_repeats + 1:
+                return text[:pos].rstrip(), True
+        pos = m.end()
+    return text, False
 
 
 class OpenAICompatibleGenerator:
@@ -43,6 +73,8 @@ class OpenAICompatibleGenerator:
         max_retries: retries after the first attempt.
         examples: few-shot examples for the prompt.
         human_contact: who the prompt tells people to ask when the sources do not cover it.
+        max_tokens: the most tokens the model may generate (sent as ``max_tokens``).
+        stop: stop sequences sent with the request (none by default).
     """
 
     name = "openai"
@@ -58,12 +90,17 @@ class OpenAICompatibleGenerator:
         temperature: float = 0.0,
         examples: Sequence[FewShotExample] = (),
         human_contact: str = "a member of the support team",
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        stop: Sequence[str] = (),
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/") + "/", headers=headers, timeout=timeout_s
         )
         self.model = model
+        self.timeout_s = timeout_s
+        self.max_tokens = max_tokens
+        self.stop = list(stop)
         self.max_retries = max_retries
         self.temperature = temperature
         self.examples = list(examples)
@@ -88,7 +125,10 @@ class OpenAICompatibleGenerator:
             "model": self.model,
             "messages": messages,
             "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
         }
+        if self.stop:
+            body["stop"] = self.stop
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self.max_retries + 1),
@@ -97,11 +137,13 @@ class OpenAICompatibleGenerator:
                 reraise=True,
             ):
                 with attempt:
-                    response = await self._client.post("chat/completions", json=body)
-                    response.raise_for_status()
+                    # The deadline covers the whole attempt, the body's last byte included.
+                    async with asyncio.timeout(self.timeout_s):
+                        response = await self._client.post("chat/completions", json=body)
+                        response.raise_for_status()
         except httpx.HTTPStatusError as exc:
             raise GeneratorError(f"LLM endpoint answered HTTP {exc.response.status_code}") from exc
-        except httpx.TimeoutException as exc:
+        except (httpx.TimeoutException, TimeoutError) as exc:
             raise GeneratorError("LLM endpoint timed out") from exc
         except httpx.TransportError as exc:
             raise GeneratorError(f"LLM endpoint unreachable ({type(exc).__name__})") from exc
@@ -111,7 +153,8 @@ class OpenAICompatibleGenerator:
             raise GeneratorError("LLM endpoint sent a malformed chat completion") from exc
         if not isinstance(text, str) or not text.strip():
             raise GeneratorError("LLM endpoint sent an empty answer")
-        return Generation(text.strip(), f"{self.name}:{self.model}")
+        text, _ = cut_repetition(text.strip())
+        return Generation(text, f"{self.name}:{self.model}")
 
     async def aclose(self) -> None:
         """Close the HTTP connection pool."""
