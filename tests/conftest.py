@@ -8,13 +8,14 @@ allows one client per folder, so every test module shares the one engine.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.engine import SupportEngine
 from bot.settings import Settings
+from tests.fake_openai import FakeOpenAI, start
 
 TESTS = Path(__file__).parent
 KB = TESTS / "data" / "kb"
@@ -52,3 +53,12 @@ def contoso() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"shared data not found at {SHARED} (clone with ../shared beside the repo)")
     return SHARED
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[tuple[FakeOpenAI, str]]:
+    """A local server speaking the chat-completions protocol, and its ``/v1`` base URL."""
+    server = FakeOpenAI()
+    runner, url = await start(server)
+    yield server, url
+    await runner.cleanup()

@@ -3,7 +3,7 @@ real index of a small synthetic office knowledge base (tests/data/office)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ from bot.generators.openai_compat import OpenAICompatibleGenerator
 from knowledge.calibration import off_topic_questions, thresholds_from_null
 from knowledge.index import CALIBRATION_KEY
 from tests.conftest import TESTS, make_settings
-from tests.fake_openai import FakeOpenAI, start
+from tests.fake_openai import FakeOpenAI
 
 OFFICE = TESTS / "data" / "office"
 IN_CORPUS = (
@@ -119,14 +119,6 @@ async def test_a_second_source_is_quoted_only_when_it_answers(office: SupportEng
     assert "https://" not in a.text  # the "Source: https://…" line is never quoted
     # A Markdown file's H1 is its title: the label does not repeat it.
     assert a.citations[0].label == "Parking policy"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[tuple[FakeOpenAI, str]]:
-    server = FakeOpenAI()
-    runner, url = await start(server)
-    yield server, url
-    await runner.cleanup()
 
 
 async def test_an_llm_that_says_the_sources_do_not_cover_it_abstains(

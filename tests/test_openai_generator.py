@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
 from bot.engine import FALLBACK_NOTICE, SupportEngine
 from bot.generators.openai_compat import OpenAICompatibleGenerator, cut_repetition
 from tests.conftest import PUBLIC_QUESTION
-from tests.fake_openai import FakeOpenAI, start
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[tuple[FakeOpenAI, str]]:
-    server = FakeOpenAI()
-    runner, url = await start(server)
-    yield server, url
-    await runner.cleanup()
 
 
 def use_llm(engine: SupportEngine, url: str, *, timeout_s: float = 5.0, retries: int = 1) -> None:
