@@ -30,7 +30,15 @@ from bot.evaluation.dataset import source_matches
 
 DEFAULT_KS: tuple[int, ...] = (1, 3, 5, 10)
 TOTAL_STAGE = "total"
-STAGES: tuple[str, ...] = ("embed", "search", "rerank", "generate", TOTAL_STAGE)
+STAGES: tuple[str, ...] = (
+    "embed",
+    "search",
+    "rerank",
+    "generate",
+    TOTAL_STAGE,
+    "answered",  # end to end, answered questions only
+    "refused",  # end to end, refused questions only
+)
 
 # --------------------------------------------------------------------------------------------
 # Metric definitions: the one place that says what each summary key means
@@ -71,6 +79,18 @@ _FIXED: dict[str, MetricDef] = {
         ),
         MetricDef("abstention_recall", "abst. recall", description="don't-know questions refused"),
         MetricDef(
+            "degraded_rate",
+            "degraded",
+            higher_is_better=False,
+            description="answers given by the fallback because the generator failed",
+        ),
+        MetricDef(
+            "uncited_rate",
+            "uncited",
+            higher_is_better=False,
+            description="answers left with no valid citation",
+        ),
+        MetricDef(
             "answerable_abstain_rate",
             "ans. abstain",
             higher_is_better=False,
@@ -94,7 +114,11 @@ _PATTERNS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], MetricDef]], .
             f"{m.group(1)} {m.group(2)} ms" if m.group(1) != TOTAL_STAGE else f"{m.group(2)} ms",
             higher_is_better=False,
             unit="ms",
-            description=f"{m.group(2)} latency of the {m.group(1)} stage",
+            description=(
+                f"{m.group(2)} end-to-end latency of {m.group(1)} questions"
+                if m.group(1) in ("answered", "refused")
+                else f"{m.group(2)} latency of the {m.group(1)} stage"
+            ),
         ),
     ),
 )
@@ -392,6 +416,9 @@ class QuestionResult:
         abstain_reason: The rule that refused (``low_support``, ``unknown_terms``,
             ``no_sources``, ``not_covered``), or ``None``.
         unknown_terms: The question's words that the corpus does not know (abstention input).
+        generator: Which generator answered (``extractive``, ``openai:MODEL``, ``abstention``).
+        degraded: The configured generator failed and a fallback answered.
+        uncited: The answer was left with no valid citation.
         stage_ms: Milliseconds per stage (``embed``, ``search``, ``fuse``, ``rerank``,
             ``generate``, ...; ``total`` if the runner measures it end to end).
 
@@ -412,6 +439,9 @@ class QuestionResult:
     stage_ms: dict[str, float] = field(default_factory=dict)
     abstain_reason: str | None = None
     unknown_terms: tuple[str, ...] = ()
+    generator: str | None = None
+    degraded: bool = False
+    uncited: bool = False
 
     def __post_init__(self) -> None:
         if self.scores and len(self.scores) != len(self.ranked):
@@ -445,6 +475,9 @@ class QuestionResult:
             stage_ms={k: float(v) for k, v in d.get("stage_ms", {}).items()},
             abstain_reason=d.get("abstain_reason"),
             unknown_terms=tuple(d.get("unknown_terms", ())),
+            generator=d.get("generator"),
+            degraded=bool(d.get("degraded", False)),
+            uncited=bool(d.get("uncited", False)),
         )
 
 
@@ -497,6 +530,10 @@ def summarize(
       with citations measured (``cited`` not ``None``).
     * ``abstention_precision``, ``abstention_recall``, ``answerable_abstain_rate``: see
       :func:`abstention_scores`, over questions with ``abstained`` measured.
+    * ``answered_p50_ms``/``_p95_ms`` and ``refused_p50_ms``/``_p95_ms``: end-to-end latency of
+      answered and of refused questions apart (when abstention was measured).
+    * ``degraded_rate``, ``uncited_rate``: over answered questions, the share answered by the
+      fallback and the share left without a valid citation (when the generator is recorded).
     * ``<stage>_p50_ms``, ``<stage>_p95_ms`` for every stage timed in any result, plus
       ``total_p50_ms``/``total_p95_ms`` (see :func:`total_ms`) whenever any stage was timed.
 
@@ -554,4 +591,15 @@ def summarize(
     if totals:
         p = percentiles(totals)
         out[f"{TOTAL_STAGE}_p50_ms"], out[f"{TOTAL_STAGE}_p95_ms"] = p["p50"], p["p95"]
+        # Answered and refused questions apart: a refusal skips generation, so a slow
+        # generator shows only in the answered figures.
+        for label, want in (("answered", False), ("refused", True)):
+            part = [t for r in results if r.abstained is want and (t := total_ms(r)) is not None]
+            if part and any(r.abstained is not None for r in results):
+                q = percentiles(part)
+                out[f"{label}_p50_ms"], out[f"{label}_p95_ms"] = q["p50"], q["p95"]
+    for key, flag in (("degraded_rate", "degraded"), ("uncited_rate", "uncited")):
+        answered = [r for r in results if r.abstained is False]
+        if answered and any(r.generator is not None for r in answered):
+            out[key] = sum(bool(getattr(r, flag)) for r in answered) / len(answered)
     return out

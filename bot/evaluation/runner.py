@@ -338,6 +338,9 @@ async def _run_default(
                 abstained=a.abstained,
                 abstain_reason=a.abstain_reason,
                 unknown_terms=a.unknown_terms,
+                generator=a.generator,
+                degraded=a.degraded,
+                uncited=a.uncited,
                 stage_ms={
                     "embed": t.embed_ms,
                     "search": t.search_ms,

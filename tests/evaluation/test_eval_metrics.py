@@ -16,6 +16,7 @@ from bot.evaluation.metrics import (
     exact_match,
     gold_rank,
     hit_at_k,
+    metric_def,
     ndcg_at_k,
     normalize_answer,
     percentiles,
@@ -257,9 +258,12 @@ def test_summarize_hand_computed() -> None:
         "recall@3", "recall@5", "recall@10", "mrr@10", "ndcg@10", "em", "f1", "rouge_l", "bleu",
         "citation_precision", "citation_hit", "abstention_precision", "abstention_recall",
         "answerable_abstain_rate", "search_p50_ms", "search_p95_ms", "generate_p50_ms",
-        "generate_p95_ms", "total_p50_ms", "total_p95_ms",
+        "generate_p95_ms", "total_p50_ms", "total_p95_ms", "answered_p50_ms", "answered_p95_ms",
+        "refused_p50_ms", "refused_p95_ms",
     }  # fmt: skip
     assert set(m) == expected_keys
+    # Every key the summary produces has its one definition (label, direction, unit).
+    assert all(metric_def(k) is not None for k in m)
     assert m["n_questions"] == 5
     assert m["n_answerable"] == 3
     # retrieval over q1..q3: gold ranks 1, 3, none
@@ -304,3 +308,23 @@ def test_summarize_retrieval_only_and_empty() -> None:
     assert empty["hit@1"] is None and empty["ndcg@10"] is None
     with pytest.raises(ValueError, match="k must be >= 1"):
         summarize([r], ks=(0,))
+
+
+def test_latency_of_answered_and_refused_apart_and_generator_flags() -> None:
+    results = [
+        QuestionResult("a", True, ("x",), ("x",), abstained=False, generator="openai:m",
+                       stage_ms={"total": 900.0}),
+        QuestionResult("b", True, ("x",), ("x",), abstained=False, generator="extractive",
+                       degraded=True, stage_ms={"total": 1100.0}),
+        QuestionResult("c", False, (), ("x",), abstained=True, generator="abstention",
+                       stage_ms={"total": 20.0}),
+        QuestionResult("d", True, ("x",), ("x",), abstained=False, generator="openai:m",
+                       uncited=True, stage_ms={"total": 1000.0}),
+    ]  # fmt: skip
+    m = summarize(results)
+    assert m["answered_p50_ms"] == 1000.0 and m["refused_p50_ms"] == 20.0
+    assert m["degraded_rate"] == pytest.approx(1 / 3) and m["uncited_rate"] == pytest.approx(1 / 3)
+    assert metric_def("degraded_rate").higher_is_better is False
+    assert metric_def("refused_p95_ms").unit == "ms"
+    again = QuestionResult.from_dict(results[1].to_dict())
+    assert again.degraded and again.generator == "extractive"
