@@ -255,7 +255,9 @@ def evaluate(
     ] = None,
     datasets: Annotated[
         Path | None,
-        typer.Option(help="TOML file of [[dataset]] tables (see README); default: the dev sets."),
+        typer.Option(
+            help="TOML file of \\[\\[dataset]] tables (see README); default: the dev sets."
+        ),
     ] = None,
     docs: Annotated[
         Path | None,
