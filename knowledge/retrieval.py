@@ -45,9 +45,9 @@ class Hit:
     """A retrieved chunk. ``score`` orders the hits (fusion score for hybrid, cosine for dense,
     BM25 for sparse); ``similarity`` is the dense cosine of the chunk vector to the query in
     [-1, 1]; ``sentence_similarity`` is the best cosine between the query and any one sentence
-    of the chunk (Qdrant's MaxSim over the sentence multivector), or ``similarity`` when the
-    collection has no sentence vectors. Both are the calibrated signals that abstention uses
-    (fused scores only rank)."""
+    of the chunk (Qdrant's MaxSim over the sentence multivector), ``None`` when the collection
+    has no sentence vectors. :attr:`support`, the signal abstention calibrates, is the latter
+    when known, else the former (fused scores only rank)."""
 
     chunk: Chunk
     score: float
@@ -201,33 +201,35 @@ class Retriever:
             for p in fused
         ]
 
-    def _returned_vectors(self) -> list[str]:
-        """Named vectors to fetch with the hits: the dense one always; on a server the sentence
-        multivector too, for the sentence-level similarity (local mode has a matrix copy)."""
-        if self.sentences and self.local_sentences is None:
-            return [DENSE, SENTENCES]
-        return [DENSE]
-
     def _sentence_similarities(
         self, points: Sequence[qm.ScoredPoint], queries: NDArray[np.float32]
     ) -> list[float | None]:
         """Per point, the best cosine between any query vector (shape ``(m, dim)``) and any
-        sentence vector of the chunk; ``None`` where the collection has no sentence vectors."""
+        sentence vector of the chunk; ``None`` where the collection has no sentence vectors.
+
+        Local mode reads its matrix copy. Otherwise Qdrant scores the returned points itself:
+        one MaxSim query per query vector, restricted to their ids, scores only (fetching the
+        multivectors instead would ship every sentence vector of every hit on each question).
+        """
         if not self.sentences or not points:
             return [None] * len(points)
         if self.local_sentences is not None:
             scores = self.local_sentences.best_scores(queries, [p.id for p in points])
             return [None if np.isnan(x) else float(x) for x in scores]
-        out: list[float | None] = []
-        for p in points:
-            rows = p.vector.get(SENTENCES) if isinstance(p.vector, dict) else None
-            if not rows:
-                out.append(None)
-                continue
-            m = np.atleast_2d(np.asarray(rows, dtype=np.float32))
-            m /= np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
-            out.append(float(np.max(m @ queries.T)))
-        return out
+        ids: list[qm.ExtendedPointId] = [p.id for p in points]
+        best: dict[Any, float] = {}
+        for q in queries:
+            for r in self.client.query_points(
+                self.collection,
+                query=[q.tolist()],  # a multivector of one vector: MaxSim = its best sentence
+                using=SENTENCES,
+                query_filter=qm.Filter(must=[qm.HasIdCondition(has_id=ids)]),
+                limit=len(ids),
+                with_payload=False,
+                with_vectors=False,
+            ).points:
+                best[r.id] = max(best.get(r.id, -1.0), float(r.score))
+        return [best.get(p.id) for p in points]
 
     def retrieve(
         self, query: str, *, audience: str = "public", limit: int = 10, context: str | None = None
@@ -264,7 +266,6 @@ class Retriever:
         if not prefetch:  # a query of stop words only, in sparse mode
             return RetrievalResult([], embed_ms=(t1 - t0) * 1000)
         fetch = max(limit, self.candidates if self.reranker else limit)
-        vectors = self._returned_vectors()
         if self.local_sparse is not None:
             points = self._search_local(prefetch, audience, flt, fetch)
         elif len(prefetch) == 1:
@@ -276,7 +277,7 @@ class Retriever:
                 query_filter=flt,
                 limit=fetch,
                 with_payload=True,
-                with_vectors=vectors,
+                with_vectors=[DENSE],
             ).points
         else:
             fusion = qm.Fusion.RRF if self.fusion == "rrf" else qm.Fusion.DBSF
@@ -287,7 +288,7 @@ class Retriever:
                 query_filter=flt,
                 limit=fetch,
                 with_payload=True,
-                with_vectors=vectors,
+                with_vectors=[DENSE],
             ).points
         t2 = time.perf_counter()
         sentence_sims = self._sentence_similarities(points, dense_vecs)

@@ -16,6 +16,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9•\-])|\n\s*(?=[•\-
 _BULLET = re.compile(r"^\s*(?:[•\-\*]|\d+[.)])\s*")
 
 _URL = re.compile(r"\b(?:https?://|www\.)\S+")
+_LIST_ITEM = re.compile(r"^\s*[•\-\*]\s")  # a bulleted line (numbered ones may be headings)
 
 HEADING_MAX_WORDS = 10
 # Fewer words than this is a fragment ("Tips:", "Exceptions"), not a statement worth a vector.
@@ -28,7 +29,7 @@ def looks_like_heading(line: str) -> bool:
     words = line.split()
     if not words or len(words) > HEADING_MAX_WORDS or line.rstrip()[-1] in ".!?,;":
         return False
-    if re.match(r"^\s*[•\-\*]\s", line):
+    if _LIST_ITEM.match(line):
         return False  # a list item ("• Gym memberships"), however short
     capitalised = sum(1 for w in words if w[:1].isupper() or not w[:1].isalpha())
     return capitalised / len(words) >= 0.6

@@ -12,13 +12,13 @@ class GeneratorError(RuntimeError):
 @dataclass(frozen=True)
 class SourceText:
     """A numbered source handed to a generator: ``[number] label`` and its text;
-    ``similarity`` is its support for the question (best sentence cosine, see
+    ``support`` is how well it supports the question (best sentence cosine, see
     :attr:`knowledge.retrieval.Hit.support`)."""
 
     number: int
     label: str
     text: str
-    similarity: float = 0.0
+    support: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -85,14 +85,14 @@ class ExtractiveGenerator:
         top = list(sources[: self.max_sources])
         if threshold is None or len(top) < 2:
             return top
-        best = max(s.similarity for s in top)
+        best = max(s.support for s in top)
         bar = threshold + SECOND_SOURCE_SHARE * (best - threshold)
-        return [s for i, s in enumerate(top) if i == 0 or s.similarity >= bar]
+        return [s for i, s in enumerate(top) if i == 0 or s.support >= bar]
 
     def generate(
         self, question: str, sources: Sequence[SourceText], *, threshold: float | None = None
     ) -> Generation:
-        """Compose an answer from ``sources`` (``[n]`` = ``SourceText.number``; ``similarity`` =
+        """Compose an answer from ``sources`` (``[n]`` = ``SourceText.number``; ``support`` =
         the source's support); ``threshold`` is the abstention bar in force (see
         :meth:`quotable`). An empty text when no source has a usable sentence."""
         candidates = _distinct(
