@@ -33,8 +33,14 @@ from knowledge.retrieval import Hit
 FALLBACK_THRESHOLD = 0.45
 FALLBACK_UNKNOWN_TERM_THRESHOLD = 0.65
 
-Reason = Literal["no_sources", "low_support", "unknown_terms", "not_covered"]
-REASONS: tuple[Reason, ...] = ("no_sources", "low_support", "unknown_terms", "not_covered")
+Reason = Literal["no_sources", "low_support", "unknown_terms", "not_covered", "unsupported"]
+REASONS: tuple[Reason, ...] = (
+    "no_sources",
+    "low_support",
+    "unknown_terms",
+    "not_covered",
+    "unsupported",
+)
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,7 @@ def decide(
 # asks for exactly this, and models word it in a handful of ways. Matched only against the
 # start of a reply, or a reply with no citation, so that "the plan does not cover cosmetic
 # surgery [2]" (a cited fact) is not taken for a refusal.
-_NOT_COVERED = re.compile(
+NOT_COVERED = re.compile(
     r"\b(?:"
     r"(?:the\s+)?(?:provided\s+|given\s+|available\s+)?(?:sources?|documents?|documentation|"
     r"context|passages?|texts?|information)\s+(?:provided\s+|given\s+|available\s+)?"
@@ -105,6 +111,6 @@ def says_not_covered(text: str) -> bool:
     someone), or when the reply cites nothing and says so anywhere.
     """
     first = re.split(r"(?<=[.!?])\s+", text.strip(), maxsplit=1)[0]
-    if _NOT_COVERED.search(first) and not _MARKER.search(first):
+    if NOT_COVERED.search(first) and not _MARKER.search(first):
         return True
-    return not _MARKER.search(text) and bool(_NOT_COVERED.search(text))
+    return not _MARKER.search(text) and bool(NOT_COVERED.search(text))

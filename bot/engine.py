@@ -22,10 +22,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot import abstention
-from bot.citations import MARKER, strip_invalid
+from bot.citations import MARKER, cited_numbers, strip_invalid
 from bot.generators.base import Generation, GeneratorError, SourceText
 from bot.generators.extractive import ExtractiveGenerator
-from bot.generators.openai_compat import OpenAICompatibleGenerator
+from bot.generators.openai_compat import OnText, OpenAICompatibleGenerator
+from bot.grounding import GroundingChecker, GroundingResult
 from bot.models import Answer, Citation, RetrievedChunk, Timings, Turn
 from bot.prompt import load_few_shot
 from bot.settings import Settings
@@ -41,6 +42,10 @@ ABSTAIN_TEXT = (
 )
 FALLBACK_NOTICE = (
     "The language model did not respond, so this answer quotes the most relevant passages."
+)
+UNGROUNDED_NOTICE = (
+    "No sentence of the language model's answer could be matched to the documents, so this "
+    "answer quotes the most relevant passages instead."
 )
 UNAVAILABLE_TEXT = (
     "The language model is not responding right now and no passage answers this directly. "
@@ -83,6 +88,11 @@ class SupportEngine:
                 examples=load_few_shot(settings.few_shot_path),
                 human_contact=settings.human_contact,
             )
+        self.grounder = (
+            GroundingChecker(kb.embedder.embed, kb.sparse)
+            if self.llm is not None and settings.grounding != "off"
+            else None
+        )
         # Qdrant local mode is not meant for concurrent calls from several threads.
         self._kb_lock = threading.Lock()
 
@@ -147,7 +157,12 @@ class SupportEngine:
             return result, self.kb.unknown_terms(question)
 
     async def answer(
-        self, question: str, *, history: Sequence[Turn] = (), audience: str = "public"
+        self,
+        question: str,
+        *,
+        history: Sequence[Turn] = (),
+        audience: str = "public",
+        on_text: OnText | None = None,
     ) -> Answer:
         """Answer one question.
 
@@ -155,6 +170,10 @@ class SupportEngine:
             question: the user's message.
             history: earlier turns, oldest first (used for retrieval context and by LLMs).
             audience: ``public`` (never sees internal chunks) or ``internal``.
+            on_text: with an LLM generator, awaited with the raw text so far while the answer
+                streams (for a placeholder message the adapter edits); the returned
+                :class:`Answer` is the grounded final text, which replaces it. Not called for
+                extractive answers or abstentions.
 
         Raises:
             ValueError: empty question or unknown audience.
@@ -190,6 +209,8 @@ class SupportEngine:
             degraded: bool = False,
             notice: str | None = None,
             reason: abstention.Reason | None = None,
+            generation: Generation | None = None,
+            grounded: GroundingResult | None = None,
         ) -> Answer:
             t2 = time.perf_counter()
             timings = Timings(
@@ -215,6 +236,15 @@ class SupportEngine:
                 notice=notice,
                 abstain_reason=reason,
                 unknown_terms=decision.unknown_terms,
+                model=generation.model if generation else None,
+                tokens_in=generation.tokens_in if generation else None,
+                tokens_out=generation.tokens_out if generation else None,
+                partially_supported=bool(grounded and grounded.partially_supported),
+                unsupported_claims=tuple(
+                    c.text
+                    for c in (grounded.claims if grounded else ())
+                    if c.action == "unsupported"
+                ),
             )
 
         human = self.settings.human_contact
@@ -235,7 +265,7 @@ class SupportEngine:
         generation: Generation
         if self.llm is not None:
             try:
-                generation = await self.llm.generate(question, texts, history)
+                generation = await self.llm.generate(question, texts, history, on_text=on_text)
             except GeneratorError as exc:
                 log.warning("LLM generator failed (%s); falling back to extractive", exc)
                 generation = await asyncio.to_thread(
@@ -262,9 +292,8 @@ class SupportEngine:
                 abstained=True,
                 reason="low_support",
             )
-        if generation.generator != self.extractive.name and abstention.says_not_covered(
-            generation.text
-        ):
+        is_llm = generation.generator != self.extractive.name
+        if is_llm and abstention.says_not_covered(generation.text):
             # The model itself says the sources do not answer: the same abstention as ours.
             return finish(
                 ABSTAIN_TEXT.format(human=human),
@@ -272,9 +301,45 @@ class SupportEngine:
                 generation.generator,
                 abstained=True,
                 reason="not_covered",
+                generation=generation,
             )
 
-        text, numbers = strip_invalid(generation.text, len(sources))
+        text, _ = strip_invalid(generation.text, len(sources))
+        grounded: GroundingResult | None = None
+        if is_llm and self.grounder is not None:
+            grounded = await asyncio.to_thread(
+                self.grounder.check,
+                text,
+                texts,
+                keep_unsupported=self.settings.grounding == "mark",
+            )
+            if grounded.nothing_supported:
+                # Nothing the model said can be matched to a source: quote the sources instead.
+                llm_generation = generation
+                generation = await asyncio.to_thread(
+                    self.extractive.generate, question, texts, threshold=threshold
+                )
+                if not generation.text:
+                    return finish(
+                        ABSTAIN_TEXT.format(human=human),
+                        (),
+                        llm_generation.generator,
+                        abstained=True,
+                        reason="unsupported",
+                        generation=llm_generation,
+                        grounded=grounded,
+                    )
+                text, degraded, notice = generation.text, True, UNGROUNDED_NOTICE
+                generation = Generation(
+                    generation.text,
+                    generation.generator,
+                    model=llm_generation.model,
+                    tokens_in=llm_generation.tokens_in,
+                    tokens_out=llm_generation.tokens_out,
+                )
+            else:
+                text = grounded.text
+        numbers = cited_numbers(text)
         text = _renumber(text, numbers)
         citations = tuple(
             self._citation(new, sources[old - 1]) for new, old in enumerate(numbers, start=1)
@@ -285,6 +350,8 @@ class SupportEngine:
             generation.generator,
             degraded=degraded,
             notice=notice,
+            generation=generation,
+            grounded=grounded,
         )
 
     @staticmethod

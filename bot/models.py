@@ -92,8 +92,14 @@ class Answer:
     (see :mod:`bot.abstention`). ``degraded`` is true when the configured generator failed and a
     fallback answered; ``uncited`` flags an LLM answer left with no valid citation.
     ``abstain_reason`` names the rule that refused (``no_sources``, ``low_support``,
-    ``unknown_terms``, or ``not_covered`` when an LLM said the sources do not cover it);
+    ``unknown_terms``, ``not_covered`` when an LLM said the sources do not cover it, or
+    ``unsupported`` when nothing the LLM said was grounded and no passage could be quoted);
     ``unknown_terms`` lists the question's words that no document contains.
+    ``model`` is the LLM that answered and ``tokens_in``/``tokens_out`` the prompt and
+    completion tokens it reported (``None`` for the extractive generator or when not reported).
+    ``partially_supported`` is true when the grounding check (:mod:`bot.grounding`) found
+    sentences of an LLM answer that no source supports; ``unsupported_claims`` are those
+    sentences (removed from ``text`` under the default ``grounding = "remove"``).
     """
 
     question: str
@@ -111,3 +117,8 @@ class Answer:
     notice: str | None = None
     abstain_reason: str | None = None
     unknown_terms: tuple[str, ...] = ()
+    model: str | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    partially_supported: bool = False
+    unsupported_claims: tuple[str, ...] = ()

@@ -48,6 +48,11 @@ class Settings(KnowledgeSettings):
     llm_stop: list[str] = Field(
         default_factory=list, description="Stop sequences sent to the LLM endpoint."
     )
+    grounding: Literal["remove", "mark", "off"] = Field(
+        default="remove",
+        description="Check each sentence of an LLM answer against its sources (bot.grounding): "
+        "remove unsupported sentences, mark (keep them uncited, flag the answer), or off.",
+    )
     top_k: int = Field(default=5, ge=1, le=20, description="Sources given to the generator.")
     abstain_threshold: float | None = Field(
         default=None,

@@ -2,12 +2,16 @@
 
 ``POST /v1/chat/completions`` returns a real-shaped completion whose content is produced by a
 test-supplied function of the request body; it can also answer 500 or stall to exercise
-timeouts. Every request body is recorded.
+timeouts. With ``"stream": true`` it answers server-sent events as OpenAI does (a
+``chat.completion.chunk`` per word, ``stream_delay_s`` apart, a usage chunk when
+``stream_options.include_usage`` is set, then ``data: [DONE]``). Every request body is recorded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +28,7 @@ class FakeOpenAI:
     fail_status: int | None = None  # answer this HTTP status instead of a completion
     fail_times: int = 0  # ... only for the first N requests (0 = always when fail_status set)
     delay_s: float = 0.0
+    stream_delay_s: float = 0.0  # pause between streamed chunks
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
 
@@ -37,6 +42,14 @@ class FakeOpenAI:
             return web.json_response(
                 {"error": {"message": "boom", "type": "server_error"}}, status=self.fail_status
             )
+        content = self.reply(body)
+        usage = {
+            "prompt_tokens": sum(len(str(m.get("content", "")).split()) for m in body["messages"]),
+            "completion_tokens": len(content.split()),
+        }
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        if body.get("stream"):
+            return await self._stream(request, body, content, usage)
         return web.json_response(
             {
                 "id": f"chatcmpl-{len(self.requests)}",
@@ -46,13 +59,41 @@ class FakeOpenAI:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": self.reply(body)},
+                        "message": {"role": "assistant", "content": content},
                         "finish_reason": "stop",
                     }
                 ],
-                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                "usage": usage,
             }
         )
+
+    async def _stream(
+        self, request: web.Request, body: dict[str, Any], content: str, usage: dict[str, int]
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        base = {
+            "id": f"chatcmpl-{len(self.requests)}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": body.get("model", "fake"),
+        }
+
+        async def send(payload: dict[str, Any] | str) -> None:
+            data = payload if isinstance(payload, str) else json.dumps(payload)
+            await response.write(f"data: {data}\n\n".encode())
+
+        await send({**base, "choices": [{"index": 0, "delta": {"role": "assistant"}}]})
+        for piece in re.findall(r"\S+\s*", content):
+            if self.stream_delay_s:
+                await asyncio.sleep(self.stream_delay_s)
+            await send({**base, "choices": [{"index": 0, "delta": {"content": piece}}]})
+        await send({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        if (body.get("stream_options") or {}).get("include_usage"):
+            await send({**base, "choices": [], "usage": usage})
+        await send("[DONE]")
+        await response.write_eof()
+        return response
 
 
 async def start(fake: FakeOpenAI) -> tuple[web.AppRunner, str]:

@@ -91,6 +91,26 @@ _FIXED: dict[str, MetricDef] = {
             description="answers left with no valid citation",
         ),
         MetricDef(
+            "partial_rate",
+            "partial",
+            higher_is_better=False,
+            description="LLM answers with a sentence no source supports (grounding check)",
+        ),
+        MetricDef(
+            "tokens_in_mean",
+            "tokens in",
+            higher_is_better=False,
+            unit="count",
+            description="mean prompt tokens per LLM answer, as the endpoint reported",
+        ),
+        MetricDef(
+            "tokens_out_mean",
+            "tokens out",
+            higher_is_better=False,
+            unit="count",
+            description="mean completion tokens per LLM answer, as the endpoint reported",
+        ),
+        MetricDef(
             "answerable_abstain_rate",
             "ans. abstain",
             higher_is_better=False,
@@ -419,6 +439,10 @@ class QuestionResult:
         generator: Which generator answered (``extractive``, ``openai:MODEL``, ``abstention``).
         degraded: The configured generator failed and a fallback answered.
         uncited: The answer was left with no valid citation.
+        model: The LLM that answered, ``None`` for no LLM.
+        tokens_in, tokens_out: Prompt and completion tokens the LLM endpoint reported.
+        partially_supported: The grounding check found a sentence no source supports.
+        unsupported_claims: Those sentences.
         stage_ms: Milliseconds per stage (``embed``, ``search``, ``fuse``, ``rerank``,
             ``generate``, ...; ``total`` if the runner measures it end to end).
 
@@ -442,6 +466,11 @@ class QuestionResult:
     generator: str | None = None
     degraded: bool = False
     uncited: bool = False
+    model: str | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    partially_supported: bool = False
+    unsupported_claims: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.scores and len(self.scores) != len(self.ranked):
@@ -478,6 +507,11 @@ class QuestionResult:
             generator=d.get("generator"),
             degraded=bool(d.get("degraded", False)),
             uncited=bool(d.get("uncited", False)),
+            model=d.get("model"),
+            tokens_in=d.get("tokens_in"),
+            tokens_out=d.get("tokens_out"),
+            partially_supported=bool(d.get("partially_supported", False)),
+            unsupported_claims=tuple(d.get("unsupported_claims", ())),
         )
 
 
@@ -534,6 +568,9 @@ def summarize(
       answered and of refused questions apart (when abstention was measured).
     * ``degraded_rate``, ``uncited_rate``: over answered questions, the share answered by the
       fallback and the share left without a valid citation (when the generator is recorded).
+    * ``partial_rate``: over answered questions, the share with a sentence that the grounding
+      check found unsupported; ``tokens_in_mean``/``tokens_out_mean``: over answers whose LLM
+      endpoint reported token counts (only when some did).
     * ``<stage>_p50_ms``, ``<stage>_p95_ms`` for every stage timed in any result, plus
       ``total_p50_ms``/``total_p95_ms`` (see :func:`total_ms`) whenever any stage was timed.
 
@@ -602,4 +639,11 @@ def summarize(
         answered = [r for r in results if r.abstained is False]
         if answered and any(r.generator is not None for r in answered):
             out[key] = sum(bool(getattr(r, flag)) for r in answered) / len(answered)
+    answered = [r for r in results if r.abstained is False]
+    if answered and any(r.model is not None for r in answered):
+        out["partial_rate"] = sum(r.partially_supported for r in answered) / len(answered)
+    for key in ("tokens_in", "tokens_out"):
+        counts = [float(v) for r in results if (v := getattr(r, key)) is not None]
+        if counts:
+            out[f"{key}_mean"] = sum(counts) / len(counts)
     return out

@@ -341,6 +341,11 @@ async def _run_default(
                 generator=a.generator,
                 degraded=a.degraded,
                 uncited=a.uncited,
+                model=a.model,
+                tokens_in=a.tokens_in,
+                tokens_out=a.tokens_out,
+                partially_supported=a.partially_supported,
+                unsupported_claims=a.unsupported_claims,
                 stage_ms={
                     "embed": t.embed_ms,
                     "search": t.search_ms,

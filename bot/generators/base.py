@@ -23,7 +23,17 @@ class SourceText:
 
 @dataclass(frozen=True)
 class Generation:
-    """Generated answer text with ``[n]`` markers referring to ``SourceText.number``."""
+    """Generated answer text with ``[n]`` markers referring to ``SourceText.number``.
+
+    ``model`` is the model the endpoint says answered (``None`` for the extractive generator);
+    ``tokens_in``/``tokens_out`` are the prompt and completion tokens the endpoint reported
+    (``usage``), ``None`` when it reported none; ``cut`` is true when the reply was cut where it
+    started repeating itself.
+    """
 
     text: str
     generator: str
+    model: str | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cut: bool = False

@@ -14,8 +14,9 @@ once. Anything else, or the last failure, raises :class:`GeneratorError`.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
@@ -29,6 +30,9 @@ from tenacity import (
 from bot.generators.base import Generation, GeneratorError, SourceText
 from bot.models import Turn
 from bot.prompt import FewShotExample, build_messages
+
+OnText = Callable[[str], Awaitable[None]]
+"""Called with the whole answer text so far while an answer streams."""
 
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
 
@@ -44,6 +48,24 @@ def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
         return False  # a slow server: retrying only queues more work behind it
     return isinstance(exc, httpx.TransportError)  # refused connections, resets
+
+
+def _parse_completion(response: httpx.Response) -> tuple[str, str | None, dict[str, Any]]:
+    """``(content, model, usage)`` of a non-streamed chat completion."""
+    try:
+        data = response.json()
+        text = data["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise GeneratorError("LLM endpoint sent a malformed chat completion") from exc
+    if not isinstance(text, str):
+        raise GeneratorError("LLM endpoint sent a malformed chat completion")
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    model = data.get("model") if isinstance(data.get("model"), str) else None
+    return text, model, usage
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def cut_repetition(text: str, max_repeats: int = MAX_REPEATS) -> tuple[str, bool]:
@@ -107,9 +129,19 @@ class OpenAICompatibleGenerator:
         self.human_contact = human_contact
 
     async def generate(
-        self, question: str, sources: Sequence[SourceText], history: Sequence[Turn] = ()
+        self,
+        question: str,
+        sources: Sequence[SourceText],
+        history: Sequence[Turn] = (),
+        *,
+        on_text: OnText | None = None,
     ) -> Generation:
         """Ask the endpoint; ``[n]`` in the reply refer to ``sources``' numbers.
+
+        With ``on_text``, the request streams (``"stream": true``, server-sent events) and
+        ``on_text`` is awaited with the whole text so far after each chunk that adds to it; a
+        reply that starts repeating itself stops streaming there. The deadline still covers the
+        whole request.
 
         Raises:
             GeneratorError: after the retries, or on a non-retryable error or malformed reply.
@@ -129,6 +161,9 @@ class OpenAICompatibleGenerator:
         }
         if self.stop:
             body["stop"] = self.stop
+        if on_text is not None:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self.max_retries + 1),
@@ -139,22 +174,71 @@ class OpenAICompatibleGenerator:
                 with attempt:
                     # The deadline covers the whole attempt, the body's last byte included.
                     async with asyncio.timeout(self.timeout_s):
-                        response = await self._client.post("chat/completions", json=body)
-                        response.raise_for_status()
+                        if on_text is None:
+                            response = await self._client.post("chat/completions", json=body)
+                            response.raise_for_status()
+                            reply = _parse_completion(response)
+                        else:
+                            reply = await self._stream(body, on_text)
         except httpx.HTTPStatusError as exc:
             raise GeneratorError(f"LLM endpoint answered HTTP {exc.response.status_code}") from exc
         except (httpx.TimeoutException, TimeoutError) as exc:
             raise GeneratorError("LLM endpoint timed out") from exc
         except httpx.TransportError as exc:
             raise GeneratorError(f"LLM endpoint unreachable ({type(exc).__name__})") from exc
-        try:
-            text = response.json()["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise GeneratorError("LLM endpoint sent a malformed chat completion") from exc
-        if not isinstance(text, str) or not text.strip():
+        text, model, usage = reply
+        if not text.strip():
             raise GeneratorError("LLM endpoint sent an empty answer")
-        text, _ = cut_repetition(text.strip())
-        return Generation(text, f"{self.name}:{self.model}")
+        text, cut = cut_repetition(text.strip())
+        return Generation(
+            text,
+            f"{self.name}:{self.model}",
+            model=model or self.model,
+            tokens_in=_int(usage.get("prompt_tokens")),
+            tokens_out=_int(usage.get("completion_tokens")),
+            cut=cut,
+        )
+
+    async def _stream(
+        self, body: dict[str, Any], on_text: OnText
+    ) -> tuple[str, str | None, dict[str, Any]]:
+        """POST with ``stream: true`` and read the server-sent events (OpenAI's streaming
+        format: ``data: {chunk}`` lines, ``data: [DONE]`` at the end)."""
+        parts: list[str] = []
+        model: str | None = None
+        usage: dict[str, Any] = {}
+        async with self._client.stream("POST", "chat/completions", json=body) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                response.raise_for_status()
+            async for line in response.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                try:
+                    chunk = json.loads(data)
+                except ValueError as exc:
+                    raise GeneratorError("LLM endpoint sent a malformed stream event") from exc
+                if not isinstance(chunk, dict):
+                    raise GeneratorError("LLM endpoint sent a malformed stream event")
+                model = chunk.get("model") or model
+                if isinstance(chunk.get("usage"), dict):
+                    usage = chunk["usage"]
+                delta = ""
+                for choice in chunk.get("choices") or []:
+                    piece = (choice.get("delta") or {}).get("content")
+                    if isinstance(piece, str):
+                        delta += piece
+                if not delta:
+                    continue
+                parts.append(delta)
+                text = "".join(parts)
+                if delta.endswith(("\n", ".", "!", "?")) and cut_repetition(text)[1]:
+                    break  # the model is looping: stop reading (the reply is cut at the end)
+                await on_text(text)
+        return "".join(parts), model, usage
 
     async def aclose(self) -> None:
         """Close the HTTP connection pool."""

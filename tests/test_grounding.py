@@ -1,0 +1,245 @@
+"""Grounding of LLM answers: the check itself, and each failure seen with a small local model
+reproduced by the local chat-completions server with scripted replies, through the engine."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from bot.engine import ABSTAIN_TEXT, UNGROUNDED_NOTICE, SupportEngine
+from bot.generators.base import SourceText
+from bot.generators.openai_compat import OpenAICompatibleGenerator
+from bot.grounding import GroundingChecker, numbers, parse_claims
+from tests.conftest import PUBLIC_QUESTION
+
+RETURNS = SourceText(
+    1,
+    "Returns and Shipping Policy, Returns",
+    "Customers can return any unused item within 30 days of delivery for a full refund. "
+    "Refunds are issued to the original payment method within 5 business days after the "
+    "returned item arrives at our warehouse. Items marked as final sale cannot be returned.",
+)
+SHIPPING = SourceText(
+    2,
+    "Returns and Shipping Policy, Shipping",
+    "Standard shipping takes 3 to 5 business days and is free for orders over 50 dollars. "
+    "Express shipping delivers within 1 business day and costs 15 dollars.",
+)
+WARRANTY = SourceText(
+    3,
+    "Returns and Shipping Policy, Warranty",
+    "Every Acme blender comes with a two-year limited warranty that covers motor failure and "
+    "manufacturing defects.",
+)
+SOURCES = [RETURNS, SHIPPING, WARRANTY]
+
+
+@pytest.fixture(scope="module")
+def checker(kb_engine: SupportEngine) -> GroundingChecker:
+    return GroundingChecker(kb_engine.kb.embedder.embed, kb_engine.kb.sparse)
+
+
+def test_parse_claims_moves_trailing_and_wholesale_markers_to_their_sentence() -> None:
+    lines = parse_claims("Returns take 30 days. [1] Refunds take 5 days.\n[1], [2], [3]")
+    assert [c for line in lines for c in line.claims] == [
+        ("Returns take 30 days.", (1,)),
+        ("Refunds take 5 days.", (1, 2, 3)),
+    ]
+    items = parse_claims("You can:\n- return items [1]\n- ship express [2]")
+    assert [line.prefix for line in items] == ["", "- ", "- "]
+
+
+def test_numbers_are_normalised() -> None:
+    assert numbers("It costs 1,000 dollars, or 20 % off, within 30 days.") == {"1000", "20%", "30"}
+
+
+def test_sentences_without_markers_are_attributed_to_the_source_that_supports_them(
+    checker: GroundingChecker,
+) -> None:
+    result = checker.check(
+        "You can return unused items within 30 days of delivery. "
+        "Express shipping costs 15 dollars.",
+        SOURCES,
+    )
+    assert result.text == (
+        "You can return unused items within 30 days of delivery [1]. "
+        "Express shipping costs 15 dollars [2]."
+    )
+    assert [c.action for c in result.claims] == ["reattributed", "reattributed"]
+    assert not result.partially_supported
+
+
+def test_wholesale_markers_become_per_sentence_attribution(checker: GroundingChecker) -> None:
+    result = checker.check(
+        "Unused items can be returned within 30 days for a full refund. The blender has a "
+        "two-year limited warranty covering motor failure. [1], [2], [3]",
+        SOURCES,
+    )
+    assert result.text == (
+        "Unused items can be returned within 30 days for a full refund [1]. The blender has "
+        "a two-year limited warranty covering motor failure [3]."
+    )
+
+
+def test_a_marker_to_a_source_that_does_not_support_the_sentence_is_moved(
+    checker: GroundingChecker,
+) -> None:
+    result = checker.check("Standard shipping is free for orders over 50 dollars [3].", SOURCES)
+    assert result.text == "Standard shipping is free for orders over 50 dollars [2]."
+    assert result.claims[0].cited == (3,) and result.claims[0].action == "reattributed"
+
+
+def test_a_made_up_sentence_is_removed_and_the_answer_marked_partial(
+    checker: GroundingChecker,
+) -> None:
+    made_up = "Domestic partners are not eligible for the premium membership plan [1]."
+    result = checker.check(f"Unused items can be returned within 30 days [1]. {made_up}", SOURCES)
+    assert result.text == "Unused items can be returned within 30 days [1]."
+    assert result.partially_supported and result.unsupported == 1
+    kept = checker.check(
+        f"Unused items can be returned within 30 days [1]. {made_up}",
+        SOURCES,
+        keep_unsupported=True,
+    )
+    assert "Domestic partners are not eligible for the premium membership plan." in kept.text
+
+
+def test_a_wrong_number_is_not_supported(checker: GroundingChecker) -> None:
+    result = checker.check("Unused items can be returned within 45 days of delivery [1].", SOURCES)
+    assert result.nothing_supported and result.text == ""
+
+
+def test_advice_and_statements_of_silence_are_kept_uncited(checker: GroundingChecker) -> None:
+    result = checker.check(
+        "Items can be returned within 30 days of delivery [1]. The documents do not say "
+        "whether gift cards can be returned. Please ask the support team to confirm.",
+        SOURCES,
+    )
+    assert [c.action for c in result.claims] == ["kept", "not_factual", "not_factual"]
+    assert result.text.endswith("Please ask the support team to confirm.")
+
+
+# -- through the engine, against the local chat-completions server -------------------------
+
+
+def use_llm(engine: SupportEngine, url: str, *, timeout_s: float = 5.0) -> None:
+    engine.llm = OpenAICompatibleGenerator(
+        base_url=url, model="fake-model", timeout_s=timeout_s, max_retries=0, examples=[]
+    )
+    engine.grounder = GroundingChecker(engine.kb.embedder.embed, engine.kb.sparse)
+
+
+@pytest.fixture
+def llm_engine(kb_engine: SupportEngine):  # type: ignore[no-untyped-def]
+    yield kb_engine
+    kb_engine.llm = None
+    kb_engine.grounder = None
+
+
+async def test_no_markers(fake, llm_engine) -> None:
+    server, url = fake
+    server.reply = lambda body: "Unused items can be returned within 30 days of delivery."
+    use_llm(llm_engine, url)
+    answer = await llm_engine.answer(PUBLIC_QUESTION)
+    assert answer.text == "Unused items can be returned within 30 days of delivery [1]."
+    assert answer.citations[0].doc_id == "returns-and-shipping.md"
+    assert not answer.uncited and not answer.partially_supported
+    assert answer.model == "fake-model" and answer.tokens_out == 10 and answer.tokens_in
+
+
+async def test_wholesale_markers(fake, llm_engine) -> None:
+    server, url = fake
+    server.reply = lambda body: (
+        "You can return any unused item within 30 days of delivery for a full refund. "
+        "Refunds go to the original payment method within 5 business days. [1], [2], [3], [4]"
+    )
+    use_llm(llm_engine, url)
+    answer = await llm_engine.answer(PUBLIC_QUESTION)
+    assert "[2]" not in answer.text and len(answer.citations) == 1
+    assert answer.text.count("[1]") == 2
+
+
+async def test_marker_on_an_unsupported_sentence_and_a_made_up_sentence(fake, llm_engine) -> None:
+    server, url = fake
+    server.reply = lambda body: (
+        "Unused items can be returned within 30 days of delivery [1]. "
+        "Domestic partners are not eligible for the premium membership plan [1]."
+    )
+    use_llm(llm_engine, url)
+    answer = await llm_engine.answer(PUBLIC_QUESTION)
+    assert answer.text == "Unused items can be returned within 30 days of delivery [1]."
+    assert answer.partially_supported
+    assert answer.unsupported_claims == (
+        "Domestic partners are not eligible for the premium membership plan.",
+    )
+
+
+async def test_an_answer_with_nothing_supported_falls_back_to_quotes(fake, llm_engine) -> None:
+    server, url = fake
+    server.reply = lambda body: "Refunds are paid in gold coins by the store manager [1]."
+    use_llm(llm_engine, url)
+    answer = await llm_engine.answer(PUBLIC_QUESTION)
+    assert answer.degraded and answer.notice == UNGROUNDED_NOTICE
+    assert answer.generator == "extractive" and "30 days" in answer.text and answer.citations
+    assert answer.model == "fake-model"
+
+
+async def test_a_runaway_reply_is_bounded(fake, llm_engine) -> None:
+    server, url = fake
+    loop = "Returns are accepted within 30 days [1]. " + "Refunds take 5 business days [1]. " * 60
+    server.reply = lambda body: loop
+    use_llm(llm_engine, url)
+    answer = await llm_engine.answer(PUBLIC_QUESTION)
+    assert server.requests[0]["max_tokens"] == 512
+    assert answer.text.count("Refunds take 5 business days") == 2
+
+
+async def test_a_not_covered_reply_is_an_abstention(fake, llm_engine) -> None:
+    server, url = fake
+    server.reply = lambda body: (
+        "The provided sources do not cover this. Please ask a member of the support team."
+    )
+    use_llm(llm_engine, url)
+    answer = await llm_engine.answer(PUBLIC_QUESTION)
+    assert answer.abstained and answer.abstain_reason == "not_covered"
+    assert answer.text == ABSTAIN_TEXT.format(human=llm_engine.settings.human_contact)
+
+
+async def test_a_slow_stream_shows_text_early_and_ends_grounded(fake, llm_engine) -> None:
+    server, url = fake
+    server.stream_delay_s = 0.15
+    server.reply = lambda body: (
+        "Unused items can be returned within 30 days of delivery. [1], [2] "
+        "Express shipping costs 15 dollars and store credit never expires."
+    )
+    use_llm(llm_engine, url)
+    seen: list[tuple[float, str]] = []
+    t0 = time.perf_counter()
+
+    async def on_text(text: str) -> None:
+        seen.append((time.perf_counter() - t0, text))
+
+    answer = await llm_engine.answer(PUBLIC_QUESTION, on_text=on_text)
+    assert server.requests[0]["stream"] is True
+    # Partial text arrived word by word, the first well before the whole reply (~3 s).
+    assert len(seen) > 10 and seen[0][0] < 1.0
+    assert all(b[1].startswith(a[1]) for a, b in zip(seen, seen[1:], strict=False))
+    assert seen[-1][1].endswith("store credit never expires.")
+    # The final answer is the grounded text, not the raw stream.
+    assert answer.text.startswith("Unused items can be returned within 30 days of delivery [1].")
+    assert answer.tokens_out is not None and answer.model == "fake-model"
+
+
+async def test_a_stream_that_times_out_falls_back(fake, llm_engine) -> None:
+    server, url = fake
+    server.stream_delay_s = 0.2
+    server.reply = lambda body: "word " * 50
+    use_llm(llm_engine, url, timeout_s=0.5)
+
+    async def on_text(text: str) -> None:
+        await asyncio.sleep(0)
+
+    answer = await llm_engine.answer(PUBLIC_QUESTION, on_text=on_text)
+    assert answer.degraded and "30 days" in answer.text
