@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.feedback import FeedbackStore
+from bot.generators.openai_compat import OnText
 from bot.models import Answer, Turn
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,12 @@ class AnswerEngine(Protocol):
     """What the service needs from the core (implemented by :class:`bot.engine.SupportEngine`)."""
 
     async def answer(
-        self, question: str, *, history: Sequence[Turn] = (), audience: str = "public"
+        self,
+        question: str,
+        *,
+        history: Sequence[Turn] = (),
+        audience: str = "public",
+        on_text: OnText | None = None,
     ) -> Answer: ...
 
 
@@ -67,10 +73,23 @@ class SupportService:
         self.store = store
         self.human_contact = human_contact
 
-    async def ask(self, question: str, ctx: ChatContext, history: Sequence[Turn] = ()) -> Reply:
-        """Answer ``question`` for ``ctx``; never raises: failures come back as ``Reply.error``."""
+    async def ask(
+        self,
+        question: str,
+        ctx: ChatContext,
+        history: Sequence[Turn] = (),
+        *,
+        on_text: OnText | None = None,
+    ) -> Reply:
+        """Answer ``question`` for ``ctx``; never raises: failures come back as ``Reply.error``.
+
+        ``on_text`` receives the text so far while an LLM answer streams (see
+        :class:`bot.streaming.StreamedReply`); the returned answer is the final one.
+        """
         try:
-            answer = await self.engine.answer(question, history=history, audience=ctx.audience)
+            answer = await self.engine.answer(
+                question, history=history, audience=ctx.audience, on_text=on_text
+            )
         except Exception:
             log.exception("answer failed for %s question in %s", ctx.platform, ctx.channel_id)
             return Reply(None, None, FAILURE_MESSAGE.format(human=self.human_contact))

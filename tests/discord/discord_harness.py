@@ -12,6 +12,7 @@ from typing import Any
 from fake_discord import Call, FakeDiscord
 
 from bot.feedback import FeedbackStore
+from bot.generators.openai_compat import OnText
 from bot.models import Answer, Turn
 from bot.platforms.discord.client import SupportBot
 from bot.service import AnswerEngine, SupportService
@@ -107,12 +108,23 @@ class EngineSpy:
     def __init__(self, engine: AnswerEngine) -> None:
         self.engine = engine
         self.asked: list[tuple[str, tuple[Turn, ...], str]] = []
+        self.stream: Sequence[str] = ()  # texts fed to on_text first, as an LLM streams
+        self.stream_delay_s = 0.05
 
     async def answer(
-        self, question: str, *, history: Sequence[Turn] = (), audience: str = "public"
+        self,
+        question: str,
+        *,
+        history: Sequence[Turn] = (),
+        audience: str = "public",
+        on_text: OnText | None = None,
     ) -> Answer:
-        """Record the call, then answer with the real engine."""
+        """Record the call, stream ``stream`` to ``on_text``, then answer with the real
+        engine."""
         self.asked.append((question, tuple(history), audience))
+        for text in self.stream if on_text is not None else ():
+            await on_text(text)
+            await asyncio.sleep(self.stream_delay_s)
         return await self.engine.answer(question, history=history, audience=audience)
 
 
@@ -120,7 +132,12 @@ class BrokenEngine:
     """An engine whose every answer fails, as when the index is unreachable."""
 
     async def answer(
-        self, question: str, *, history: Sequence[Turn] = (), audience: str = "public"
+        self,
+        question: str,
+        *,
+        history: Sequence[Turn] = (),
+        audience: str = "public",
+        on_text: OnText | None = None,
     ) -> Answer:
         """Always raise."""
         raise ConnectionError("qdrant unreachable (simulated)")

@@ -424,6 +424,17 @@ class FakeDiscord:
                 return self._json(self._message(int(cid), self.bot_user, body))
             case ("GET", ["channels", cid, "messages"]):
                 return self._json(self._history(int(cid), query))
+            case ("PATCH", ["channels", cid, "messages", mid]):
+                msg = self.find_message(int(cid), int(mid))
+                if msg is None:
+                    return self._not_found()
+                for key in ("content", "embeds", "components"):
+                    if key in body:
+                        msg[key] = (
+                            body[key] if body[key] is not None else ("" if key == "content" else [])
+                        )
+                msg["edited_timestamp"] = _now()
+                return self._json(msg)
             case ("GET", ["channels", cid, "messages", mid]):
                 msg = self.find_message(int(cid), int(mid))
                 return self._json(msg) if msg else self._not_found()

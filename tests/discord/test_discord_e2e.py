@@ -388,3 +388,35 @@ async def test_uncached_thread_takes_its_parents_audience_not_the_servers(
         )
         assert INTERNAL_TITLE in sources_of(embed_of(await fake.wait_for(reply_to(staff))))
     service.store.close()
+
+
+async def test_a_streamed_answer_edits_the_reply_then_shows_the_final_answer(env: Env) -> None:
+    words = [
+        "Unused",
+        "items",
+        "can",
+        "be",
+        "returned",
+        "within",
+        "thirty",
+        "days",
+        "of",
+        "delivery",
+    ]
+    env.spy.stream = [" ".join(words[: i + 1]) for i in range(len(words))]
+    env.spy.stream_delay_s = 0.25  # ~2.5 s of streaming: at most one write a second
+    msg, first = await env.ask_by_mention(env.world.general, PUBLIC_Q)
+    assert first.json["content"] == "Unused …", "the first words are shown at once"
+    sent = first.response
+    path = f"/channels/{env.world.general}/messages/{sent['id']}"
+    final = await env.fake.wait_for(
+        lambda c: c.method == "PATCH" and c.path == path and bool(c.json.get("embeds"))
+    )
+    edits = env.fake.calls_to("PATCH", path)
+    partial = edits[: edits.index(final)]
+    assert 1 <= len(partial) <= 4, "streamed edits are throttled to about one a second"
+    assert all(e.json["content"].endswith(" …") for e in partial)
+    assert PUBLIC_FACT in embed_of(final)["description"] and final.json["content"] is None
+    assert button_ids(final) == [UP_ID, DOWN_ID]
+    assert len([c for c in env.fake.calls if reply_to(msg)(c)]) == 1, "one reply, edited"
+    assert await env.answer_id(sent)

@@ -281,6 +281,18 @@ class FakeSlack:
         self.messages.setdefault(channel, []).append(message)
         return {"ok": True, "channel": channel, "ts": ts, "message": message}
 
+    def _update(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = args["channel"], args["ts"]
+        message = next((m for m in self.messages.get(channel, []) if m["ts"] == ts), None)
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        message["text"] = args.get("text", message["text"])
+        if "blocks" in args:
+            blocks = args["blocks"]
+            message["blocks"] = json.loads(blocks) if isinstance(blocks, str) else blocks or []
+        message["edited"] = {"user": BOT_USER_ID, "ts": self.next_ts()}
+        return {"ok": True, "channel": channel, "ts": ts, "text": message["text"]}
+
     def _replies(self, args: dict[str, Any]) -> dict[str, Any]:
         messages = self.thread(args["channel"], args["ts"])
         if not messages:
@@ -423,6 +435,7 @@ class FakeSlack:
 _API_HANDLERS: dict[str, Callable[[FakeSlack, dict[str, Any]], dict[str, Any]]] = {
     "auth.test": FakeSlack._auth_test,
     "chat.postMessage": FakeSlack._post_message,
+    "chat.update": FakeSlack._update,
     "chat.postEphemeral": lambda self, args: {"ok": True, "message_ts": self.next_ts()},
     "conversations.replies": FakeSlack._replies,
     "conversations.info": FakeSlack._conversations_info,

@@ -26,6 +26,7 @@ from fake_slack import (
 )
 
 from bot.feedback import AnswerRecord, FeedbackStore
+from bot.generators.openai_compat import OnText
 from bot.models import Answer, Turn
 from bot.platforms.slack import SlackBot
 from bot.platforms.slack.runner import EVENTS_PATH
@@ -53,14 +54,25 @@ class EngineSpy:
     calls: list[EngineCall] = field(default_factory=list)
     gate: asyncio.Event | None = None
     fail_with: Exception | None = None
+    stream: Sequence[str] = ()  # texts fed to on_text before answering, as an LLM streams
+    stream_delay_s: float = 0.05
 
     async def answer(
-        self, question: str, *, history: Sequence[Turn] = (), audience: str = "public"
+        self,
+        question: str,
+        *,
+        history: Sequence[Turn] = (),
+        audience: str = "public",
+        on_text: OnText | None = None,
     ) -> Answer:
-        """Record the call, wait for ``gate``, raise ``fail_with``, else ask the real engine."""
+        """Record the call, wait for ``gate``, stream ``stream`` to ``on_text``, raise
+        ``fail_with``, else ask the real engine."""
         self.calls.append(EngineCall(question, tuple(history), audience))
         if self.gate is not None:
             await self.gate.wait()
+        for text in self.stream if on_text is not None else ():
+            await on_text(text)
+            await asyncio.sleep(self.stream_delay_s)
         if self.fail_with is not None:
             raise self.fail_with
         return await self.engine.answer(question, history=history, audience=audience)

@@ -247,3 +247,42 @@ async def test_bare_mention_gets_a_hint_not_an_answer(make_harness: MakeHarness)
     post = await h.fake.wait_for_call("chat.postMessage", channel=CHANNEL, thread_ts=question["ts"])
     assert "Ask me a question" in post.args["text"]
     assert h.engine.calls == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_streamed_answer_edits_one_placeholder_then_becomes_the_final_answer(
+    make_harness: MakeHarness, mode: str
+) -> None:
+    h = await make_harness(mode, slack_audiences={CHANNEL: "public"})
+    words = [
+        "Unused",
+        "items",
+        "can",
+        "be",
+        "returned",
+        "within",
+        "thirty",
+        "days",
+        "of",
+        "delivery",
+    ]
+    h.engine.stream = [" ".join(words[: i + 1]) for i in range(len(words))]
+    h.engine.stream_delay_s = 0.25  # ~2.5 s of streaming: at most one write a second
+
+    question = await h.user_says(CHANNEL, PUBLIC_QUESTION)
+    await h.fake.wait_for_call("reactions.remove", channel=CHANNEL, timestamp=question["ts"])
+
+    posts = h.posts_in_thread(CHANNEL, question["ts"])
+    assert len(posts) == 1, "one message: the placeholder, edited in place"
+    placeholder = posts[0]
+    assert placeholder.args["text"] == "Unused …", "the first words are shown at once"
+    ts = placeholder.result["ts"]
+    updates = h.fake.calls_to("chat.update", channel=CHANNEL, ts=ts)
+    partial, final = updates[:-1], updates[-1]
+    assert 1 <= len(partial) <= 4, "streamed edits are throttled to about one a second"
+    assert all(u.args["text"].endswith(" …") for u in partial)
+    # The final edit is the full answer (blocks, sources, vote buttons), linked for votes.
+    assert "[1]" in final.args["blocks"][0]["text"]["text"]
+    assert any(b["type"] == "actions" for b in final.args["blocks"])
+    record = await stored_answer_for(h, CHANNEL, ts)
+    assert record.question == PUBLIC_QUESTION

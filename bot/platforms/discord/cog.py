@@ -43,11 +43,13 @@ from bot.platforms.discord.feedback_ui import (
 from bot.platforms.discord.formatting import answer_embed, plain_text
 from bot.service import FAILURE_MESSAGE, ChatContext, Reply, SupportService
 from bot.settings import Settings
+from bot.streaming import StreamedReply
 
 log = logging.getLogger(__name__)
 
 EMPTY_QUESTION = "Ask me a question after the mention, or use `/ask`."
 MAX_QUESTION_CHARS = 2000  # Discord's message length; also the cap of /ask's option.
+MAX_STREAM_CHARS = 2000  # a streamed placeholder is plain content: Discord's message length
 
 
 class Trigger(Enum):
@@ -238,14 +240,31 @@ class SupportCog(commands.Cog):
         )
         with contextlib.suppress(discord.HTTPException):
             await channel.typing()  # shown until our reply arrives (or for 10 s)
-        reply = await self.service.ask(question, ctx, history)
+        stream: StreamedReply[discord.Message] = StreamedReply(
+            lambda text: self._send(message, content=text),
+            lambda sent, text: sent.edit(content=text),
+            max_chars=MAX_STREAM_CHARS,
+        )
+        reply = await self.service.ask(question, ctx, history, on_text=stream.update)
+        placeholder = await stream.finish()
         if reply.answer is None:
-            await self._send(message, content=plain_text(reply.error or self._failure_text()))
+            text = plain_text(reply.error or self._failure_text())
+            if placeholder is None:
+                await self._send(message, content=text)
+            else:
+                await placeholder.edit(content=text)
             return
         if thread is not None:  # before sending: a quick follow-up must find it
             self._answered_threads.add(thread.id)
         embed = answer_embed(reply.answer, human_contact=self.settings.human_contact)
-        sent = await self._send(message, embed=embed, view=feedback_buttons())
+        sent: discord.Message | None = None
+        if placeholder is not None:
+            try:  # the final, grounded answer replaces the streamed text
+                sent = await placeholder.edit(content=None, embed=embed, view=feedback_buttons())
+            except discord.HTTPException:
+                log.exception("could not replace the streamed message; sending the answer anew")
+        if sent is None:
+            sent = await self._send(message, embed=embed, view=feedback_buttons())
         await self._link(reply, sent)
 
     @staticmethod

@@ -54,6 +54,7 @@ from bot.platforms.slack.threads import (
     read_thread,
 )
 from bot.service import FAILURE_MESSAGE, ChatContext, Reply, SupportService
+from bot.streaming import StreamedReply
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,9 @@ EVENTS = tuple(EVENT_HANDLERS)
 
 POST_FALLBACK_ERRORS = frozenset({"not_in_channel", "channel_not_found"})
 """chat.postMessage errors after which ``/ask`` answers through the command's response_url."""
+
+
+MAX_STREAM_CHARS = 3000  # Slack truncates a message's text beyond 40,000; keep edits small
 
 
 def message_ref(channel: str, ts: str) -> str:
@@ -236,8 +240,15 @@ class SlackListeners:
                 user_id=event.get("user"),
                 thread_ref=message_ref(channel, reply_ts),
             )
-            reply = await self.service.ask(question, ctx, history)
-            await self._post_reply(client, channel, reply_ts, reply)
+            stream: StreamedReply[str] = StreamedReply(
+                lambda text: self._post_text(client, channel, reply_ts, text),
+                lambda ts, text: client.chat_update(channel=channel, ts=ts, text=text),
+                max_chars=MAX_STREAM_CHARS,
+            )
+            reply = await self.service.ask(question, ctx, history, on_text=stream.update)
+            await self._post_reply(
+                client, channel, reply_ts, reply, placeholder=await stream.finish()
+            )
         except Exception:
             log.exception("answering message %s in %s failed", ts, channel)
             await self._post_quietly(client, channel, reply_ts, notice_message(self.failure_text))
@@ -484,17 +495,47 @@ class SlackListeners:
         except Exception:
             log.exception("could not post to %s", channel)
 
+    async def _post_text(
+        self, client: AsyncWebClient, channel: str, thread_ts: str, text: str
+    ) -> str:
+        """Post the streaming placeholder (plain text); its ``ts``."""
+        posted = await client.chat_postMessage(
+            channel=channel, thread_ts=thread_ts, text=text, unfurl_links=False, unfurl_media=False
+        )
+        return str(posted["ts"])
+
     async def _post_reply(
-        self, client: AsyncWebClient, channel: str, thread_ts: str, reply: Reply
+        self,
+        client: AsyncWebClient,
+        channel: str,
+        thread_ts: str,
+        reply: Reply,
+        *,
+        placeholder: str | None = None,
     ) -> None:
+        """Post the answer, or with ``placeholder`` (the ts of the streamed message) replace
+        that message with it."""
         if reply.answer is None:
-            await self._post_quietly(
-                client, channel, thread_ts, notice_message(reply.error or self.failure_text)
+            message = notice_message(reply.error or self.failure_text)
+        else:
+            message = answer_message(
+                reply.answer, reply.answer_id, human_contact=self.human_contact
             )
-            return
-        message = answer_message(reply.answer, reply.answer_id, human_contact=self.human_contact)
-        posted = await self._post(client, channel, thread_ts, message)
-        await self._link(reply, channel, posted)
+        if placeholder is None:
+            if reply.answer is None:
+                await self._post_quietly(client, channel, thread_ts, message)
+                return
+            posted = await self._post(client, channel, thread_ts, message)
+        else:
+            try:
+                posted = await client.chat_update(
+                    channel=channel, ts=placeholder, text=message.text, blocks=message.blocks
+                )
+            except SlackApiError:
+                log.exception("could not replace the streamed message; posting the answer anew")
+                posted = await self._post(client, channel, thread_ts, message)
+        if reply.answer is not None:
+            await self._link(reply, channel, posted)
 
     async def _link(self, reply: Reply, channel: str, posted: AsyncSlackResponse) -> None:
         ts = posted.get("ts")
