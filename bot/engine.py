@@ -187,7 +187,9 @@ class SupportEngine:
         context = next((t.text for t in reversed(history) if t.role == "user"), None)
         result, unknown = await asyncio.to_thread(self._retrieve, question, audience, context)
         retrieved = tuple(
-            RetrievedChunk(h.chunk.chunk_id, h.chunk.doc_id, h.score, h.chunk.page)
+            RetrievedChunk(
+                h.chunk.chunk_id, h.chunk.doc_id, h.score, h.chunk.page, h.chunk.source_id
+            )
             for h in result.hits
         )
         sources = keep_top_sources(result.hits, self.settings.top_k)
@@ -368,6 +370,7 @@ class SupportEngine:
             page=c.page,
             section=c.section,
             audience=c.audience,
+            source=c.source_id,
         )
 
     # -- lifecycle ----------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Feedback store: every answer the bot gives, and the 👍/👎 votes people leave on it.
 
 SQLAlchemy 2 over SQLite by default (``<data_dir>/feedback.db``, WAL mode) or PostgreSQL via
-``DATABASE_URL``. Methods are ``async`` and run the blocking database work in a worker thread so
-adapters never block the event loop.
+``DATABASE_URL``; the schema is created and upgraded by Alembic migrations
+(:mod:`bot.migrations`). Methods are ``async`` and run the blocking database work in a worker
+thread so adapters never block the event loop.
 
 Votes are one per (answer, user): a second vote by the same person replaces the first (an
 ``INSERT … ON CONFLICT DO UPDATE`` upsert, atomic in both SQLite and PostgreSQL, so two votes
@@ -38,6 +39,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from bot import migrations
 from bot.models import Answer
 
 T = TypeVar("T")
@@ -73,6 +75,13 @@ class AnswerRow(Base):
     degraded: Mapped[bool] = mapped_column(Boolean, default=False)
     confidence: Mapped[float] = mapped_column(Float)
     latency_ms: Mapped[float] = mapped_column(Float)
+    model: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    tokens_in: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tokens_out: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    uncited: Mapped[bool] = mapped_column(Boolean, default=False)
+    partially_supported: Mapped[bool] = mapped_column(Boolean, default=False)
+    unsupported_claims: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    abstain_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class VoteRow(Base):
@@ -130,6 +139,14 @@ class AnswerRecord:
     abstained: bool
     latency_ms: float
     created_at: datetime
+    degraded: bool = False
+    model: str | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    uncited: bool = False
+    partially_supported: bool = False
+    unsupported_claims: tuple[str, ...] = ()
+    abstain_reason: str | None = None
 
 
 def _record(r: AnswerRow) -> AnswerRecord:
@@ -148,6 +165,14 @@ def _record(r: AnswerRow) -> AnswerRecord:
         abstained=r.abstained,
         latency_ms=r.latency_ms,
         created_at=r.created_at,
+        degraded=bool(r.degraded),
+        model=r.model,
+        tokens_in=r.tokens_in,
+        tokens_out=r.tokens_out,
+        uncited=bool(r.uncited),
+        partially_supported=bool(r.partially_supported),
+        unsupported_claims=tuple(r.unsupported_claims or ()),
+        abstain_reason=r.abstain_reason,
     )
 
 
@@ -180,7 +205,7 @@ class FeedbackStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self._engine = make_engine(url)
-        Base.metadata.create_all(self._engine)
+        migrations.upgrade(self._engine)  # creates or upgrades the schema (Alembic)
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -233,6 +258,13 @@ class FeedbackStore:
             degraded=answer.degraded,
             confidence=answer.confidence,
             latency_ms=answer.timings.total_ms,
+            model=answer.model,
+            tokens_in=answer.tokens_in,
+            tokens_out=answer.tokens_out,
+            uncited=answer.uncited,
+            partially_supported=answer.partially_supported,
+            unsupported_claims=list(answer.unsupported_claims),
+            abstain_reason=answer.abstain_reason,
         )
         await self._run(lambda s: s.add(row))
         return answer_id

@@ -38,10 +38,14 @@ class Citation:
     page: int | None = None
     section: str | None = None
     audience: str = "public"
+    source: str | None = None
 
     @property
     def source_id(self) -> str:
-        """``doc_id#page=N`` for a PDF page, else ``doc_id``."""
+        """The cited unit (:attr:`knowledge.chunking.Chunk.source_id`: a page, a section or a
+        part); without ``source``, ``doc_id#page=N`` for a page, else ``doc_id``."""
+        if self.source:
+            return self.source
         return f"{self.doc_id}#page={self.page}" if self.page is not None else self.doc_id
 
     @property
@@ -75,10 +79,13 @@ class RetrievedChunk:
     doc_id: str
     score: float
     page: int | None = None
+    source: str | None = None
 
     @property
     def source_id(self) -> str:
-        """``doc_id#page=N`` for a PDF page, else ``doc_id`` (see knowledge.chunking.Chunk)."""
+        """The chunk's source (see :attr:`Citation.source_id`)."""
+        if self.source:
+            return self.source
         return f"{self.doc_id}#page={self.page}" if self.page is not None else self.doc_id
 
 

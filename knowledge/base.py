@@ -118,7 +118,7 @@ class KnowledgeBase:
         s = self.settings
         return (
             f"{s.embedding_model}|{s.chunk_size}|{s.chunk_overlap}|{s.source_base_url}"
-            f"|sentences={s.sentence_vectors}|v3"
+            f"|sentences={s.sentence_vectors}|v4"
         )
 
     def make_retriever(

@@ -41,8 +41,10 @@ CHUNK_NAMESPACE = uuid.UUID("6f1c3c1e-5b7a-4d7e-9a55-2f0b8c1d7e42")
 class Chunk:
     """A retrievable piece of a document, with the metadata stored as its Qdrant payload.
 
-    ``source_id`` is ``doc_id`` plus ``#page=N`` for PDF pages: the unit a citation points to
-    and the unit of the evaluation's gold labels.
+    ``source_id`` is the unit a citation points to and the unit of the evaluation's gold
+    labels: ``doc_id#page=N`` for a PDF page, ``doc_id#anchor`` for a section of a Markdown,
+    HTML or DOCX file (the heading's anchor, see :func:`heading_anchor`), ``doc_id#part=N``
+    for the N-th chunk (1-based) of text outside any section. Never a whole long file.
     """
 
     chunk_id: str
@@ -108,14 +110,30 @@ def locator(
 
 
 _HEADING = re.compile(r"^\s*#{1,6}\s[^\n]*\n?")
+_EXPLICIT_ID = re.compile(r"\s*\{#([^}\s]+)\}\s*$")
 
 
-def _section_path(header_path: str, text: str) -> str | None:
-    parts = [p for p in header_path.strip("/").split("/") if p]
+def heading_anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces → ``-``
+    ("Returns & refunds (EU)" → ``returns--refunds-eu``). A repeated heading gets ``-1``,
+    ``-2``, … (see :meth:`Chunker.chunk`)."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def _section_path(header_path: str, text: str) -> tuple[str | None, str | None]:
+    """``(heading path, anchor of the section's own heading)``; an explicit ``{#id}`` after a
+    heading (kept from an HTML ``id``) is the anchor and is cut from the path."""
+    parts = [_EXPLICIT_ID.sub("", p).strip() for p in header_path.strip("/").split("/") if p]
     first = text.lstrip().splitlines()[0] if text.strip() else ""
+    anchor = None
     if first.startswith("#"):
-        parts.append(first.lstrip("#").strip())
-    return " > ".join(parts) or None
+        heading = first.lstrip("#").strip()
+        m = _EXPLICIT_ID.search(heading)
+        heading = _EXPLICIT_ID.sub("", heading).strip()
+        anchor = m.group(1) if m else heading_anchor(heading)
+        parts.append(heading)
+    return " > ".join(parts) or None, anchor
 
 
 class Chunker:
@@ -181,31 +199,44 @@ class Chunker:
         doc_hash: str,
     ) -> list[Chunk]:
         """Chunks of one file, in reading order (``chunk_index`` 0, 1, …)."""
-        pieces: list[tuple[str, int | None, str | None]] = []
+        # (text, page, section path, anchor)
+        pieces: list[tuple[str, int | None, str | None, str | None]] = []
         if fmt == "markdown":
+            used: dict[str, int] = {}
             for node in self._markdown.get_nodes_from_documents(docs):
                 body = node.get_content()
-                path = _section_path(node.metadata.get("header_path", "/"), body)
+                path, anchor = _section_path(node.metadata.get("header_path", "/"), body)
+                if anchor is not None:  # GitHub numbers repeated anchors: x, x-1, x-2, …
+                    n = used.get(anchor, 0)
+                    used[anchor] = n + 1
+                    anchor = f"{anchor}-{n}" if n else anchor
                 # The heading line lives on in the section path (and the embedding header).
                 body = _HEADING.sub("", body, count=1)
                 for text in self._splitter.split_text(body):
-                    pieces.append((text, None, path))
+                    pieces.append((text, None, path, anchor))
         elif any(d.metadata.get("page") is not None for d in docs):
-            pieces.extend((text, page, None) for text, page in self._paged_pieces(docs))
+            pieces.extend((text, page, None, None) for text, page in self._paged_pieces(docs))
         else:
             for doc in docs:
                 for text in self._splitter.split_text(doc.text):
-                    pieces.append((text, None, None))
+                    pieces.append((text, None, None, None))
         chunks = []
-        for index, (text, page, section) in enumerate(t for t in pieces if t[0].strip()):
-            source_id = f"{source.doc_id}#page={page}" if page is not None else source.doc_id
+        parts = 0
+        for index, (text, page, section, anchor) in enumerate(t for t in pieces if t[0].strip()):
+            if page is not None:
+                source_id = f"{source.doc_id}#page={page}"
+            elif anchor:
+                source_id = f"{source.doc_id}#{anchor}"
+            else:  # text outside any section: each chunk is a source of its own
+                parts += 1
+                source_id = f"{source.doc_id}#part={parts}"
             chunks.append(
                 Chunk(
                     chunk_id=str(uuid.uuid5(CHUNK_NAMESPACE, f"{source.doc_id}\x00{index}")),
                     doc_id=source.doc_id,
                     source_id=source_id,
                     title=title,
-                    uri=source_uri(source.path, source.doc_id, self.base_url, page),
+                    uri=source_uri(source.path, source.doc_id, self.base_url, page, anchor),
                     audience=audience,
                     text=text.strip(),
                     content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),

@@ -2,7 +2,8 @@
 
 Supported: PDF (a document per page, 1-based ``page`` kept; text by PDFium), Markdown, HTML
 (converted to Markdown-style headings so the section path survives), plain text and DOCX
-(llama-index ``DocxReader``). Everything becomes llama-index ``Document`` objects.
+(python-docx; Word's heading styles become Markdown headings too, so DOCX gets sections).
+Everything becomes llama-index ``Document`` objects.
 
 A file that cannot be read raises :class:`LoadError` with a reason; callers skip it and go on.
 """
@@ -89,11 +90,20 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def source_uri(path: Path, doc_id: str, base_url: str | None, page: int | None = None) -> str:
+def source_uri(
+    path: Path,
+    doc_id: str,
+    base_url: str | None,
+    page: int | None = None,
+    anchor: str | None = None,
+) -> str:
     """Link for a citation: ``base_url + doc_id`` when a public docs site is configured,
-    else a ``file://`` URI; PDF pages get ``#page=N`` (RFC 8118 fragment)."""
+    else a ``file://`` URI; PDF pages get ``#page=N`` (RFC 8118 fragment), sections
+    ``#anchor`` (their heading's id)."""
     uri = base_url.rstrip("/") + "/" + quote(doc_id) if base_url else path.resolve().as_uri()
-    return f"{uri}#page={page}" if page is not None else uri
+    if page is not None:
+        return f"{uri}#page={page}"
+    return f"{uri}#{quote(anchor)}" if anchor else uri
 
 
 def title_from_name(path: Path) -> str:
@@ -140,7 +150,10 @@ def _html_to_markdown(html: str) -> tuple[str | None, str]:
     title = soup.title.get_text(strip=True) if soup.title else None
     for level in range(1, 7):
         for h in soup.find_all(f"h{level}"):
-            h.replace_with(f"\n\n{'#' * level} {h.get_text(' ', strip=True)}\n\n")
+            # The heading's own id (its anchor on the page) rides along, Pandoc-style: {#id}.
+            anchor = h.get("id")
+            suffix = f" {{#{anchor}}}" if isinstance(anchor, str) and anchor.strip() else ""
+            h.replace_with(f"\n\n{'#' * level} {h.get_text(' ', strip=True)}{suffix}\n\n")
     body = soup.body or soup
     text = body.get_text("\n")
     return title, re.sub(r"\n{3,}", "\n\n", text).strip()
@@ -148,14 +161,55 @@ def _html_to_markdown(html: str) -> tuple[str | None, str]:
 
 def _first_heading(markdown: str) -> str | None:
     m = re.search(r"^#\s+(.+)$", markdown, flags=re.MULTILINE)
-    return m.group(1).strip() if m else None
+    return re.sub(r"\s*\{#[^}]*\}\s*$", "", m.group(1)).strip() if m else None
+
+
+_HEADING_STYLE = re.compile(r"^heading\s*([1-6])$", re.IGNORECASE)
+
+
+def _docx_to_markdown(path: Path) -> tuple[str | None, str]:
+    """A DOCX as Markdown: Title/Heading 1-6 paragraphs become ``#`` headings, list paragraphs
+    ``-`` items, table rows ``a | b`` lines, in document order."""
+    import docx
+    from docx.opc.constants import RELATIONSHIP_TYPE as RT
+    from docx.table import Table
+
+    try:
+        document = docx.Document(str(path))
+    except Exception as exc:  # python-docx raises zipfile, KeyError, lxml and its own errors
+        raise LoadError(f"unreadable DOCX ({type(exc).__name__}: {exc})") from exc
+    lines: list[str] = []
+    for block in document.iter_inner_content():
+        if isinstance(block, Table):
+            for row in block.rows:
+                cells = [" ".join(c.text.split()) for c in row.cells]
+                lines.append(" | ".join(dict.fromkeys(c for c in cells if c)))
+            lines.append("")
+            continue
+        text = " ".join(block.text.split())
+        if not text:
+            continue
+        style = (block.style.name if block.style is not None else "") or ""
+        m = _HEADING_STYLE.match(style)
+        if m or style.lower() == "title":
+            level = int(m.group(1)) if m else 1
+            lines += ["", f"{'#' * level} {text}", ""]
+        elif style.lower().startswith("list"):
+            lines.append(f"- {text}")
+        else:
+            lines += [text, ""]
+    # python-docx invents core properties (title "Word Document") for a file that has none.
+    has_core = any(r.reltype == RT.CORE_PROPERTIES for r in document.part.package.rels.values())
+    title = (document.core_properties.title or "").strip() or None if has_core else None
+    return title, re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
 def load_file(source: SourceFile) -> tuple[str, list[Document], str]:
-    """Load a file → ``(title, documents, format)`` where format is pdf|markdown|text|docx.
+    """Load a file → ``(title, documents, format)`` where format is pdf|markdown|text.
 
-    Markdown and HTML documents come back as one Markdown ``Document`` (format ``markdown``) for
-    the heading-aware parser; PDFs as one ``Document`` per non-empty page with ``page`` metadata.
+    Markdown, HTML and DOCX documents come back as one Markdown ``Document`` (format
+    ``markdown``) for the heading-aware parser; PDFs as one ``Document`` per non-empty page
+    with ``page`` metadata.
 
     Raises:
         LoadError: the file is unreadable, corrupt, or has no text.
@@ -169,12 +223,9 @@ def load_file(source: SourceFile) -> tuple[str, list[Document], str]:
             title, docs = _load_pdf(path)
             fmt = "pdf"
         elif suffix in DOCX:
-            from llama_index.readers.file import DocxReader
-
-            try:
-                docs = DocxReader().load_data(path)
-            except Exception as exc:
-                raise LoadError(f"unreadable DOCX ({type(exc).__name__}: {exc})") from exc
+            title, raw = _docx_to_markdown(path)
+            title = title or _first_heading(raw)
+            docs, fmt = [Document(text=raw)], "markdown"
         else:
             raw = path.read_text(encoding="utf-8", errors="strict")
             if suffix in HTML:

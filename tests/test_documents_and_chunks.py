@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from llama_index.core import Document
 
-from knowledge.chunking import Chunker
+from knowledge.chunking import Chunker, heading_anchor
 from knowledge.documents import LoadError, SourceFile, discover, load_file
 from knowledge.embedding import get_embedder
 from knowledge.settings import DEFAULT_EMBEDDING_MODEL
@@ -111,7 +111,60 @@ def test_markdown_chunks_carry_heading_path(chunker: Chunker) -> None:
     assert "Returns and Shipping Policy > Shipping" in sections
     shipping = next(c for c in chunks if c.section and c.section.endswith("Shipping"))
     assert "Express shipping" in shipping.text and shipping.page is None
-    assert shipping.source_id == "returns-and-shipping.md"
+    # A source is a section: its id and link carry the heading's anchor.
+    assert shipping.source_id == "returns-and-shipping.md#shipping"
+    assert shipping.uri.endswith("returns-and-shipping.md#shipping")
+
+
+def test_repeated_headings_get_github_style_anchors(chunker: Chunker, tmp_path: Path) -> None:
+    page = tmp_path / "plans.md"
+    page.write_text(
+        "# Plans\n\n## Basic\n\n### Overview\n\nBasic costs 5 dollars.\n\n"
+        "## Pro & Team (EU)\n\n### Overview\n\nPro costs 9 dollars.\n"
+    )
+    source = SourceFile(page, "plans.md")
+    chunks = chunker.chunk(source, *load_file(source), audience="public", doc_hash="h")
+    ids = {c.text: c.source_id for c in chunks}
+    assert ids["Basic costs 5 dollars."] == "plans.md#overview"
+    assert ids["Pro costs 9 dollars."] == "plans.md#overview-1"
+    assert heading_anchor("Pro & Team (EU)") == "pro--team-eu"
+
+
+def test_html_heading_ids_are_the_anchors(chunker: Chunker, tmp_path: Path) -> None:
+    page = tmp_path / "faq.html"
+    page.write_text(
+        '<html><body><h1>FAQ</h1><h2 id="billing-faq">Billing</h2><p>Invoices are monthly.</p>'
+        "<h2>Refunds</h2><p>Refunds take a week.</p></body></html>"
+    )
+    source = SourceFile(page, "faq.html")
+    chunks = chunker.chunk(source, *load_file(source), audience="public", doc_hash="h")
+    by_text = {c.text: c for c in chunks}
+    assert by_text["Invoices are monthly."].source_id == "faq.html#billing-faq"
+    assert by_text["Invoices are monthly."].section == "FAQ > Billing"
+    assert by_text["Refunds take a week."].source_id == "faq.html#refunds"
+
+
+def test_docx_headings_become_sections(chunker: Chunker, tmp_path: Path) -> None:
+    import docx
+
+    document = docx.Document()
+    document.add_heading("Onboarding", level=1)
+    document.add_heading("Laptops", level=2)
+    document.add_paragraph("Laptops are issued on day one.")
+    document.add_paragraph("Bring your badge.", style="List Bullet")
+    document.add_heading("Parking", level=2)
+    document.add_paragraph("Visitors park in lot B.")
+    path = tmp_path / "onboarding.docx"
+    document.save(str(path))
+    source = SourceFile(path, path.name)
+    title, docs, fmt = load_file(source)
+    assert (title, fmt) == ("Onboarding", "markdown")
+    chunks = chunker.chunk(source, title, docs, fmt, audience="public", doc_hash="h")
+    parking = next(c for c in chunks if "lot B" in c.text)
+    assert parking.section == "Onboarding > Parking"
+    assert parking.source_id == "onboarding.docx#parking"
+    laptops = next(c for c in chunks if "day one" in c.text)
+    assert "- Bring your badge." in laptops.text
 
 
 def test_html_keeps_title_and_sections(chunker: Chunker, tmp_path: Path) -> None:
@@ -168,7 +221,8 @@ def test_docx_and_plain_text_are_loaded(chunker: Chunker, tmp_path: Path) -> Non
         title, docs, fmt = load_file(source)
         chunks = chunker.chunk(source, title, docs, fmt, audience="public", doc_hash="h")
         assert any(expected in c.text for c in chunks)
-        assert all(c.page is None and c.source_id == path.name for c in chunks)
+        # No headings: each chunk is a part of its own, never the whole file.
+        assert all(c.page is None and c.source_id == f"{path.name}#part=1" for c in chunks)
     assert load_file(SourceFile(docx, docx.name))[0] == "Onboarding Guide"
     broken = tmp_path / "broken.docx"
     broken.write_bytes(b"not a zip")

@@ -7,12 +7,14 @@ Runs against SQLite, and also against PostgreSQL when ``SUPPORTBOT_TEST_POSTGRES
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from bot.feedback import FeedbackStore
 from bot.models import Answer, Citation, RetrievedChunk, Timings
@@ -124,3 +126,58 @@ async def test_event_ids_are_claimed_once_even_concurrently(store: FeedbackStore
     results = await asyncio.gather(*[store.claim_event("slack", event) for _ in range(8)])
     assert results.count(True) == 1
     assert await store.claim_event("discord", event)  # ids are per platform
+
+
+async def test_generation_fields_are_stored(store: FeedbackStore) -> None:
+    answer = dataclasses.replace(
+        make_answer(),
+        generator="openai:qwen",
+        model="qwen",
+        tokens_in=812,
+        tokens_out=64,
+        partially_supported=True,
+        unsupported_claims=("A made-up sentence.",),
+        degraded=True,
+    )
+    rec = await store.get_answer(await store.record_answer(answer))
+    assert rec is not None
+    assert (rec.model, rec.tokens_in, rec.tokens_out) == ("qwen", 812, 64)
+    assert rec.partially_supported and rec.degraded and not rec.uncited
+    assert rec.unsupported_claims == ("A made-up sentence.",)
+
+
+async def test_a_database_from_before_migrations_is_upgraded_in_place(tmp_path: Path) -> None:
+    """A feedback.db created by the first schema (no alembic_version) keeps its rows and gains
+    the new columns when the store opens it."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "CREATE TABLE answers (id VARCHAR(36) PRIMARY KEY, created_at DATETIME, "
+                "platform VARCHAR(32), channel_id VARCHAR(128), user_id VARCHAR(128), "
+                "thread_ref VARCHAR(128), message_ref VARCHAR(128), audience VARCHAR(16), "
+                "question TEXT, answer_text TEXT, citations JSON, retrieved JSON, "
+                "generator VARCHAR(64), abstained BOOLEAN, degraded BOOLEAN, confidence FLOAT, "
+                "latency_ms FLOAT)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO answers VALUES ('old-1', '2026-01-01 00:00:00', 'slack', NULL, "
+                "NULL, NULL, NULL, 'public', 'q?', 'a [1].', '[]', '[]', 'extractive', 0, 0, "
+                "0.5, 10.0)"
+            )
+        )
+    engine.dispose()
+    store = FeedbackStore(url)
+    try:
+        old = await store.get_answer("old-1")
+        assert old is not None and old.question == "q?" and old.model is None
+        assert not old.partially_supported
+        new = await store.get_answer(await store.record_answer(make_answer()))
+        assert new is not None and new.abstain_reason is None
+        tables = set(sa.inspect(sa.create_engine(url)).get_table_names())
+        assert {"answers", "votes", "processed_events", "alembic_version"} <= tables
+    finally:
+        store.close()

@@ -59,14 +59,13 @@ def normalize_source_id(s: str) -> str:
     return s
 
 
-def _split(source_id: str) -> tuple[str, int | None]:
-    """``(path, page)`` of a normalised source id; page is ``None`` without a ``#page=N``."""
+def _split(source_id: str) -> tuple[str, str | None]:
+    """``(path, fragment)`` of a normalised source id; ``#page=03`` is read as ``page=3``."""
     path, sep, fragment = source_id.partition("#")
-    if not sep:
+    if not sep or not fragment:
         return path, None
     m = _PAGE_FRAGMENT.match(fragment)
-    # An unknown fragment is kept as part of the path so that it must match exactly.
-    return (path, int(m.group(1))) if m else (source_id, None)
+    return path, f"page={int(m.group(1))}" if m else fragment
 
 
 def source_matches(retrieved_id: str, gold_id: str) -> bool:
@@ -78,20 +77,22 @@ def source_matches(retrieved_id: str, gold_id: str) -> bool:
       file name, as in the Contoso set: ``Benefit_Options.pdf#page=3``) matches any retrieved
       path with that base name (``pdf/Benefit_Options.pdf#page=3``). Two documents with the same
       name in different folders are therefore indistinguishable to a bare-name gold id.
-    * Page: a gold id without ``#page`` matches every page of the document (and the document
-      without a page); a gold id with ``#page=N`` only matches a retrieved id with the same page.
+    * Place: a gold id without a fragment matches every page, section and part of the document
+      (and the document itself); a gold id with ``#page=N`` or ``#section-anchor`` only matches
+      a retrieved id with the same fragment.
 
     Examples:
         ``source_matches("pdf/x.pdf#page=3", "x.pdf") -> True``;
+        ``source_matches("docs/faq.md#billing", "docs/faq.md") -> True``;
         ``source_matches("pdf/x.pdf#page=3", "x.pdf#page=4") -> False``;
         ``source_matches("a/x.pdf", "b/x.pdf") -> False``.
     """
-    r_path, r_page = _split(normalize_source_id(retrieved_id))
-    g_path, g_page = _split(normalize_source_id(gold_id))
+    r_path, r_place = _split(normalize_source_id(retrieved_id))
+    g_path, g_place = _split(normalize_source_id(gold_id))
     if not g_path:
         return False
     same_doc = r_path == g_path if "/" in g_path else posixpath.basename(r_path) == g_path
-    return same_doc and (g_page is None or r_page == g_page)
+    return same_doc and (g_place is None or r_place == g_place)
 
 
 def split_trailing_citations(text: str) -> tuple[str, tuple[str, ...]]:

@@ -111,6 +111,11 @@ def test_normalize_source_id() -> None:
         ("pdf/xx.pdf", "x.pdf", False),
         ("pdf\\x.pdf#page=3", "./pdf/x.pdf#page=3", True),  # normalised first
         ("x.pdf", "", False),
+        ("docs/faq.md#billing", "docs/faq.md", True),  # file-level gold: any section
+        ("section_1.md#part=2", "section_1.md", True),
+        ("docs/faq.md#billing", "docs/faq.md#billing", True),
+        ("docs/faq.md#refunds", "docs/faq.md#billing", False),  # section gold: that section
+        ("x.pdf#page=03", "x.pdf#page=3", True),
     ],
 )
 def test_source_matches(retrieved: str, gold: str, expected: bool) -> None:
