@@ -283,6 +283,13 @@ def evaluate(
     sample: Annotated[
         int | None, typer.Option(help="Evaluate an evenly spaced sample of N questions per file.")
     ] = None,
+    generator: Annotated[
+        str | None,
+        typer.Option(
+            help="extractive or openai (the configured OpenAI-compatible endpoint and model, "
+            "SUPPORTBOT_OPENAI_BASE_URL / SUPPORTBOT_OPENAI_MODEL); default: the setting.",
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Folder for report.json and report.html.")] = Path(
         "reports"
     ),
@@ -303,6 +310,7 @@ def evaluate(
     own temporary collection; a table per dataset and the macro average."""
     from bot.evaluation.gates import check_gates, parse_gate
     from bot.evaluation.report import (
+        generation_line,
         macro_configs,
         refusal_line,
         render_macro_table,
@@ -341,14 +349,19 @@ def evaluate(
         )
         # Gates are checked before the run, so a misspelt metric or dataset costs no minutes.
         gates = [parse_gate(g, datasets=[d.label for d in chosen]) for g in fail_under or []]
-        runs = run_datasets(chosen, _settings(), configs=names, console=console)
+        settings = _settings()
+        if generator is not None:
+            if generator not in ("extractive", "openai"):
+                raise ValueError(f"--generator must be extractive or openai, not {generator!r}")
+            settings = settings.model_copy(update={"generator": generator})
+        runs = run_datasets(chosen, settings, configs=names, console=console)
     except ValueError as exc:
         raise _fail(str(exc)) from None
     for run in runs:
         render_table(run, console)
-        line = refusal_line(run)
-        if line:
-            console.print(f"  [dim]{escape(line)}[/]")
+        for line in (refusal_line(run), generation_line(run)):
+            if line:
+                console.print(f"  [dim]{escape(line)}[/]")
     if len(runs) > 1:
         render_macro_table(runs, console)
     write_json(runs[0] if len(runs) == 1 else runs, out / "report.json")

@@ -108,8 +108,8 @@ case "${1:-setup}" in
   bench)
     setup_server; setup_model; check_model; start
     shift
-    SUPPORTBOT_OPENAI_BASE_URL="http://127.0.0.1:$PORT/v1" SUPPORTBOT_OPENAI_MODEL="$MODEL_NAME" \
-      SUPPORTBOT_LLM_TIMEOUT_S=${SUPPORTBOT_LLM_TIMEOUT_S:-60} \
+    SUPPORTBOT_OPENAI_BASE_URL=${SUPPORTBOT_OPENAI_BASE_URL:-http://127.0.0.1:$PORT/v1} \
+      SUPPORTBOT_OPENAI_MODEL="$MODEL_NAME" \
       "$ROOT/.venv/bin/supportbot" eval --generator openai --sample 30 "$@"
     ;;
   *) echo "usage: $0 setup|serve|start|stop|bench [eval options]" >&2; exit 2 ;;

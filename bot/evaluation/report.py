@@ -216,6 +216,34 @@ def refusal_line(run: EvalRun) -> str | None:
     return "refusals: " + ", ".join(parts)
 
 
+GENERATION_METRICS: tuple[str, ...] = (
+    "uncited_rate",
+    "partial_rate",
+    "degraded_rate",
+    "answered_p50_ms",
+    "answered_p95_ms",
+    "tokens_in_mean",
+    "tokens_out_mean",
+)
+
+
+def generation_line(run: EvalRun) -> str | None:
+    """One line on the LLM's answers in the primary configuration (``None`` when no LLM
+    answered), e.g. ``generation (openai:qwen): uncited 0.000, partial 0.050, …``."""
+    if not run.configs or not any(r.model for r in run.configs[0].results):
+        return None
+    m = run.configs[0].metrics
+    parts = []
+    for key in GENERATION_METRICS:
+        value = m.get(key)
+        if value is None:
+            continue
+        d = _def(key)
+        shown = f"{value:.3f}" if d.unit == "share" else f"{value:.0f}"
+        parts.append(f"{d.label} {shown}")
+    return f"generation ({run.generator}): " + ", ".join(parts)
+
+
 # --------------------------------------------------------------------------------------------
 # Console table and JSON
 # --------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from bot.evaluation.report import (
     ConfigRun,
     EvalRun,
     abstention_tradeoff,
+    generation_line,
     rank_histogram,
     read_json,
     read_runs,
@@ -168,3 +169,27 @@ def test_several_runs_give_a_macro_section_and_round_trip(tmp_path: Path) -> Non
     page = (tmp_path / "r.html").read_text()
     assert "Macro average over 2 datasets" in page and "<h2>other</h2>" in page
     assert refusal_counts(a.configs[0].results) == {"unknown": (1, 1)}
+
+
+def test_generation_line_reports_the_llm_answers() -> None:
+    llm = [
+        _result("q1", ("a.pdf",), ("d/a.pdf",), answer_text="A [1].", abstained=False,
+                cited=("d/a.pdf",), generator="openai:qwen", model="qwen", tokens_in=800,
+                tokens_out=40,
+                stage_ms={"total": 4000.0}),
+        _result("q2", ("a.pdf",), ("d/a.pdf",), answer_text="B.", abstained=False, cited=(),
+                generator="openai:qwen", model="qwen", tokens_in=1000, tokens_out=60, uncited=True,
+                partially_supported=True, unsupported_claims=("B.",),
+                stage_ms={"total": 9000.0}),
+    ]  # fmt: skip
+    run = _run()
+    run.generator = "openai:qwen"
+    run.configs = [ConfigRun("default", "full", llm, summarize(llm))]
+    m = run.configs[0].metrics
+    assert (m["uncited_rate"], m["partial_rate"]) == (0.5, 0.5)
+    assert (m["tokens_in_mean"], m["tokens_out_mean"]) == (900.0, 50.0)
+    line = generation_line(run)
+    assert line is not None and line.startswith("generation (openai:qwen): uncited 0.500")
+    assert "partial 0.500" in line and "tokens out 50" in line
+    # No LLM answered (extractive run): no line.
+    assert generation_line(_run()) is None
