@@ -23,6 +23,7 @@ from pathlib import Path
 
 from bot import abstention
 from bot.citations import MARKER, cited_numbers, strip_invalid
+from bot.compression import SourceCompressor
 from bot.generators.base import Generation, GeneratorError, SourceText
 from bot.generators.extractive import ExtractiveGenerator
 from bot.generators.openai_compat import OnText, OpenAICompatibleGenerator
@@ -85,12 +86,18 @@ class SupportEngine:
                 temperature=settings.llm_temperature,
                 max_tokens=settings.llm_max_tokens,
                 stop=settings.llm_stop,
+                stream=settings.llm_stream,
                 examples=load_few_shot(settings.few_shot_path),
                 human_contact=settings.human_contact,
             )
         self.grounder = (
             GroundingChecker(kb.embedder.embed, kb.sparse)
             if self.llm is not None and settings.grounding != "off"
+            else None
+        )
+        self.compressor = (
+            SourceCompressor(kb.embedder.embed, settings.llm_source_words)
+            if self.llm is not None and settings.llm_source_words
             else None
         )
         # Qdrant local mode is not meant for concurrent calls from several threads.
@@ -263,11 +270,14 @@ class SupportEngine:
             SourceText(i, h.chunk.label, h.chunk.text, h.support)
             for i, h in enumerate(sources, start=1)
         ]
+        llm_texts = texts[: self.settings.llm_top_k] if self.settings.llm_top_k else texts
+        if self.llm is not None and self.compressor is not None:
+            llm_texts = await asyncio.to_thread(self.compressor.compress, question, llm_texts)
         degraded, notice = False, None
         generation: Generation
         if self.llm is not None:
             try:
-                generation = await self.llm.generate(question, texts, history, on_text=on_text)
+                generation = await self.llm.generate(question, llm_texts, history, on_text=on_text)
             except GeneratorError as exc:
                 log.warning("LLM generator failed (%s); falling back to extractive", exc)
                 generation = await asyncio.to_thread(
@@ -306,13 +316,14 @@ class SupportEngine:
                 generation=generation,
             )
 
-        text, _ = strip_invalid(generation.text, len(sources))
+        text, _ = strip_invalid(generation.text, len(llm_texts if is_llm else texts))
         grounded: GroundingResult | None = None
         if is_llm and self.grounder is not None:
             grounded = await asyncio.to_thread(
                 self.grounder.check,
                 text,
-                texts,
+                llm_texts,
+                question=question,
                 keep_unsupported=self.settings.grounding == "mark",
             )
             if grounded.nothing_supported:

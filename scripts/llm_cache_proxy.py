@@ -7,8 +7,9 @@ for a slow local model again. Latency figures come from the first, uncached run 
 
 Usage: ``python scripts/llm_cache_proxy.py UPSTREAM_BASE_URL CACHE_DIR [PORT]``, e.g.
 ``python scripts/llm_cache_proxy.py http://127.0.0.1:8088/v1 reports/llm-cache 8089``, then
-point ``SUPPORTBOT_OPENAI_BASE_URL`` at ``http://127.0.0.1:8089/v1``. Streaming requests are
-passed through uncached.
+point ``SUPPORTBOT_OPENAI_BASE_URL`` at ``http://127.0.0.1:8089/v1``. Streamed replies are
+passed through as they arrive (a client that leaves early closes the upstream connection too)
+and cached when complete; a cached one is replayed at once.
 """
 
 from __future__ import annotations
@@ -30,18 +31,32 @@ def make_app(upstream: str, cache: Path) -> web.Application:
     async def completions(request: web.Request) -> web.StreamResponse:
         body = await request.json()
         key = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-        path = cache / f"{key}.json"
-        if path.exists() and not body.get("stream"):
-            return web.json_response(json.loads(path.read_text()))
+        stream = bool(body.get("stream"))
+        path = cache / f"{key}.{'sse' if stream else 'json'}"
+        if path.exists():
+            kind = "text/event-stream" if stream else "application/json"
+            return web.Response(body=path.read_bytes(), content_type=kind)
         timeout = aiohttp.ClientTimeout(total=None)
         async with (
             aiohttp.ClientSession(timeout=timeout) as session,
             session.post(f"{upstream}/chat/completions", json=body) as r,
         ):
-            data = await r.read()
-            if r.status == 200 and not body.get("stream"):
+            if not stream or r.status != 200:
+                data = await r.read()
+                if r.status == 200:
+                    path.write_bytes(data)
+                return web.Response(body=data, status=r.status, content_type=r.content_type)
+            out = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await out.prepare(request)
+            parts: list[bytes] = []
+            async for chunk in r.content.iter_any():
+                parts.append(chunk)
+                await out.write(chunk)  # raises once the client has gone: upstream closes
+            data = b"".join(parts)
+            if b"[DONE]" in data:
                 path.write_bytes(data)
-            return web.Response(body=data, status=r.status, content_type=r.content_type)
+            await out.write_eof()
+            return out
 
     async def models(request: web.Request) -> web.Response:
         async with aiohttp.ClientSession() as session, session.get(f"{upstream}/models") as r:

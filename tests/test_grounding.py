@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from bot.compression import SourceCompressor
 from bot.engine import ABSTAIN_TEXT, UNGROUNDED_NOTICE, SupportEngine
 from bot.generators.base import SourceText
 from bot.generators.openai_compat import OpenAICompatibleGenerator
@@ -188,12 +189,14 @@ async def test_an_answer_with_nothing_supported_falls_back_to_quotes(fake, llm_e
 
 async def test_a_runaway_reply_is_bounded(fake, llm_engine) -> None:
     server, url = fake
-    loop = "Returns are accepted within 30 days [1]. " + "Refunds take 5 business days [1]. " * 60
+    loop = "Customers can return any unused item within 30 days of delivery [1]. " + (
+        "Items marked as final sale cannot be returned [1]. " * 60
+    )
     server.reply = lambda body: loop
     use_llm(llm_engine, url)
     answer = await llm_engine.answer(PUBLIC_QUESTION)
-    assert server.requests[0]["max_tokens"] == 512
-    assert answer.text.count("Refunds take 5 business days") == 2
+    assert server.requests[0]["max_tokens"] == 256 and server.requests[0]["stream"] is True
+    assert answer.text.count("final sale cannot be returned") == 2
 
 
 async def test_a_not_covered_reply_is_an_abstention(fake, llm_engine) -> None:
@@ -243,3 +246,35 @@ async def test_a_stream_that_times_out_falls_back(fake, llm_engine) -> None:
 
     answer = await llm_engine.answer(PUBLIC_QUESTION, on_text=on_text)
     assert answer.degraded and "30 days" in answer.text
+
+
+def test_marker_runs_leave_no_dangling_separators(checker: GroundingChecker) -> None:
+    result = checker.check(
+        "Unused items can be returned within 30 days of delivery [1], [2], and [3].", SOURCES
+    )
+    assert result.text == "Unused items can be returned within 30 days of delivery [1]."
+
+
+def test_sentences_that_point_at_the_sources_are_not_facts(checker: GroundingChecker) -> None:
+    assert not checker.is_factual("The refund process is described in the sources.")
+    assert not checker.is_factual("You can find more information in the documents.")
+    assert checker.is_factual("Refunds are issued within 5 business days.")
+
+
+def test_compression_keeps_the_sentences_nearest_the_question(kb_engine: SupportEngine) -> None:
+    long = SourceText(
+        1,
+        "Policy",
+        "Our warehouse is in Ohio. Customers can return any unused item within 30 days of "
+        "delivery for a full refund. The blender comes in red, blue and green. Gift wrapping "
+        "costs 3 dollars per item. Refunds go to the original payment method.",
+    )
+    short = SourceText(2, "Short", "Express shipping costs 15 dollars.")
+    compressor = SourceCompressor(kb_engine.kb.embedder.embed, max_words=22)
+    out = compressor.compress("How many days do I have to return an item for a refund?",
+                              [long, short])  # fmt: skip
+    assert out[1] == short  # already short: unchanged
+    assert (out[0].number, out[0].label) == (1, "Policy")
+    assert "within 30 days of delivery" in out[0].text
+    assert "Ohio" not in out[0].text and "blue and green" not in out[0].text
+    assert len(out[0].text.split()) <= 22

@@ -11,7 +11,14 @@ from bot.generators.openai_compat import OpenAICompatibleGenerator, cut_repetiti
 from tests.conftest import PUBLIC_QUESTION
 
 
-def use_llm(engine: SupportEngine, url: str, *, timeout_s: float = 5.0, retries: int = 1) -> None:
+def use_llm(
+    engine: SupportEngine,
+    url: str,
+    *,
+    timeout_s: float = 5.0,
+    retries: int = 1,
+    stream: bool = True,
+) -> None:
     """Point the shared engine's LLM generator at the fake server (restored by the caller)."""
     engine.llm = OpenAICompatibleGenerator(
         base_url=url,
@@ -20,6 +27,7 @@ def use_llm(engine: SupportEngine, url: str, *, timeout_s: float = 5.0, retries:
         timeout_s=timeout_s,
         max_retries=retries,
         examples=[],
+        stream=stream,
     )
 
 
@@ -46,6 +54,16 @@ async def test_llm_answer_keeps_valid_citations_and_drops_invalid(fake, llm_engi
     assert body["messages"][0]["role"] == "system"
     assert "<sources>" in body["messages"][-1]["content"]
     assert PUBLIC_QUESTION in body["messages"][-1]["content"]
+
+
+async def test_an_endpoint_that_cannot_stream_gets_plain_completions(fake, llm_engine) -> None:
+    server, url = fake
+    server.reply = lambda body: "Unused items can be returned within 30 days [1]."
+    use_llm(llm_engine, url, stream=False)
+    answer = await llm_engine.answer(PUBLIC_QUESTION)
+    assert "stream" not in server.requests[0]
+    assert answer.text == "Unused items can be returned within 30 days [1]."
+    assert answer.tokens_out == 9 and answer.model == "fake-model"  # words, as the fake counts
 
 
 async def test_llm_answer_without_citation_is_flagged(fake, llm_engine) -> None:

@@ -37,7 +37,7 @@ OnText = Callable[[str], Awaitable[None]]
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
 
 
-DEFAULT_MAX_TOKENS = 512
+DEFAULT_MAX_TOKENS = 256
 MAX_REPEATS = 1  # a sentence may occur this many times more before the reply is cut there
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
@@ -97,6 +97,10 @@ class OpenAICompatibleGenerator:
         human_contact: who the prompt tells people to ask when the sources do not cover it.
         max_tokens: the most tokens the model may generate (sent as ``max_tokens``).
         stop: stop sequences sent with the request (none by default).
+        stream: request a streamed reply even with no ``on_text`` (default): a reply that
+            loops is then stopped as it starts looping, and a request given up at the
+            deadline stops the server's work, instead of running to ``max_tokens`` and
+            delaying the next question on a single-threaded server.
     """
 
     name = "openai"
@@ -114,6 +118,7 @@ class OpenAICompatibleGenerator:
         human_contact: str = "a member of the support team",
         max_tokens: int = DEFAULT_MAX_TOKENS,
         stop: Sequence[str] = (),
+        stream: bool = True,
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.AsyncClient(
@@ -123,6 +128,7 @@ class OpenAICompatibleGenerator:
         self.timeout_s = timeout_s
         self.max_tokens = max_tokens
         self.stop = list(stop)
+        self.stream = stream
         self.max_retries = max_retries
         self.temperature = temperature
         self.examples = list(examples)
@@ -161,7 +167,8 @@ class OpenAICompatibleGenerator:
         }
         if self.stop:
             body["stop"] = self.stop
-        if on_text is not None:
+        streaming = self.stream or on_text is not None
+        if streaming:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
         try:
@@ -174,7 +181,7 @@ class OpenAICompatibleGenerator:
                 with attempt:
                     # The deadline covers the whole attempt, the body's last byte included.
                     async with asyncio.timeout(self.timeout_s):
-                        if on_text is None:
+                        if not streaming:
                             response = await self._client.post("chat/completions", json=body)
                             response.raise_for_status()
                             reply = _parse_completion(response)
@@ -200,13 +207,16 @@ class OpenAICompatibleGenerator:
         )
 
     async def _stream(
-        self, body: dict[str, Any], on_text: OnText
+        self, body: dict[str, Any], on_text: OnText | None
     ) -> tuple[str, str | None, dict[str, Any]]:
         """POST with ``stream: true`` and read the server-sent events (OpenAI's streaming
-        format: ``data: {chunk}`` lines, ``data: [DONE]`` at the end)."""
+        format: ``data: {chunk}`` lines, ``data: [DONE]`` at the end). Leaving early (a loop
+        detected, the deadline) closes the connection, which makes llama.cpp, vLLM and Ollama
+        stop generating instead of finishing a reply nobody reads."""
         parts: list[str] = []
         model: str | None = None
         usage: dict[str, Any] = {}
+        chunks = 0
         async with self._client.stream("POST", "chat/completions", json=body) as response:
             if response.status_code >= 400:
                 await response.aread()
@@ -233,11 +243,17 @@ class OpenAICompatibleGenerator:
                         delta += piece
                 if not delta:
                     continue
+                chunks += 1
                 parts.append(delta)
                 text = "".join(parts)
                 if delta.endswith(("\n", ".", "!", "?")) and cut_repetition(text)[1]:
                     break  # the model is looping: stop reading (the reply is cut at the end)
-                await on_text(text)
+                if on_text is not None:
+                    await on_text(text)
+        if "completion_tokens" not in usage:
+            # No usage chunk (llama-cpp-python sends none): llama.cpp, vLLM and Ollama stream
+            # one token per chunk, so the chunks are the completion's tokens.
+            usage = {**usage, "completion_tokens": chunks}
         return "".join(parts), model, usage
 
     async def aclose(self) -> None:
