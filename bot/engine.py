@@ -19,6 +19,7 @@ import re
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from bot import abstention
@@ -343,12 +344,9 @@ class SupportEngine:
                         grounded=grounded,
                     )
                 text, degraded, notice = generation.text, True, UNGROUNDED_NOTICE
-                generation = Generation(
-                    generation.text,
-                    generation.generator,
-                    model=llm_generation.model,
-                    tokens_in=llm_generation.tokens_in,
-                    tokens_out=llm_generation.tokens_out,
+                # The quotes answer; the model's name and token counts stay on record.
+                generation = replace(
+                    llm_generation, text=generation.text, generator=generation.generator, cut=False
                 )
             else:
                 text = grounded.text

@@ -41,7 +41,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bot.abstention import NOT_COVERED
-from bot.citations import MARKER
+from bot.citations import cited_numbers
 from bot.generators.base import SourceText
 from knowledge.sentences import split_sentences
 from knowledge.sparse import SparseEncoder
@@ -140,11 +140,13 @@ class _Line:
 
 
 def _markers(text: str) -> tuple[int, ...]:
-    seen: dict[int, None] = {}
-    for m in MARKER.finditer(text):
-        for n in m.group(1).split(","):
-            seen.setdefault(int(n), None)
-    return tuple(seen)
+    return tuple(cited_numbers(text))
+
+
+def _attach(claims: list[tuple[str, tuple[int, ...]]], text: str) -> None:
+    """Give the markers written in ``text`` to the last claim (each number once)."""
+    s, m = claims[-1]
+    claims[-1] = (s, tuple(dict.fromkeys(m + _markers(text))))
 
 
 # A run of markers with the separators between them: "[1], [2], and [3]", "[1][2]".
@@ -171,8 +173,7 @@ def parse_claims(text: str) -> list[_Line]:
         if not raw.strip():
             continue
         if _ONLY_MARKERS.match(raw) and lines and lines[-1].claims:
-            s, m = lines[-1].claims[-1]
-            lines[-1].claims[-1] = (s, tuple(dict.fromkeys(m + _markers(raw))))
+            _attach(lines[-1].claims, raw)
             continue
         pm = _LINE_PREFIX.match(raw)
         prefix = pm.group(1) if pm else ""
@@ -181,14 +182,12 @@ def parse_claims(text: str) -> list[_Line]:
         for piece in _SPLIT.split(body):
             lead = re.match(r"^((?:\[\d+(?:\s*,\s*\d+)*\][\s,]*)+)", piece)
             if lead and claims:
-                s, m = claims[-1]
-                claims[-1] = (s, tuple(dict.fromkeys(m + _markers(lead.group(1)))))
+                _attach(claims, lead.group(1))
                 piece = piece[lead.end() :]
             if not piece.strip():
                 continue
             if _ONLY_MARKERS.match(piece) and claims:
-                s, m = claims[-1]
-                claims[-1] = (s, tuple(dict.fromkeys(m + _markers(piece))))
+                _attach(claims, piece)
                 continue
             claims.append((_strip_markers(piece), _markers(piece)))
         lines.append(_Line(prefix.strip() + " " if prefix else "", claims))

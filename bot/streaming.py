@@ -52,7 +52,6 @@ class StreamedReply(Generic[H]):
         self.max_chars = max_chars
         self.handle: H | None = None
         self._latest = ""
-        self._written = ""
         self._last = 0.0
         self._task: asyncio.Task[None] | None = None
         self._failed = False
@@ -80,7 +79,6 @@ class StreamedReply(Generic[H]):
                 self.handle = await self._post(self._shown(text))
             else:
                 await self._edit(self.handle, self._shown(text))
-            self._written = text
             self.writes += 1
         except Exception:
             log.exception("could not update the streamed reply; the final answer follows")
