@@ -24,7 +24,7 @@ from rich.progress import track
 from bot.engine import SupportEngine
 from bot.evaluation.dataset import load_questions
 from bot.settings import Settings
-from knowledge.ingestion import EMBED_BATCH, distinct_sentences
+from knowledge.sync import EMBED_BATCH, distinct_sentences
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import functools
 import getpass
 import logging
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -22,6 +22,9 @@ from bot.settings import Settings
 
 if TYPE_CHECKING:
     from bot.engine import SupportEngine
+    from knowledge.sources import Source
+    from knowledge.sources.config import SourceConfig
+    from knowledge.sync import SyncReport
 
 app = typer.Typer(
     help="Customer-support chatbot that answers from your documents, with citations.",
@@ -60,18 +63,11 @@ def _fail(message: str) -> typer.Exit:
 def _open_engine(settings: Settings) -> SupportEngine:
     """Open the engine, turning setup errors into one clear line."""
     from bot.engine import SupportEngine
-    from knowledge.embedding import ModelNotFoundError
-    from knowledge.index import IndexDimensionError, IndexLockedError, IndexSchemaError
+    from knowledge.errors import KnowledgeError
 
     try:
         return SupportEngine.from_settings(settings)
-    except (
-        IndexLockedError,
-        ModelNotFoundError,
-        IndexDimensionError,
-        IndexSchemaError,
-        ValueError,
-    ) as exc:
+    except (KnowledgeError, ValueError) as exc:
         raise _fail(str(exc)) from None
 
 
@@ -108,6 +104,53 @@ def print_answer(answer: Answer) -> None:
     )
 
 
+AllowMassDeleteOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-mass-delete",
+        help="Apply a run that removes more than half of a source's documents.",
+    ),
+]
+
+
+def print_sync_report(report: SyncReport) -> None:
+    """Per source: added, changed, removed, unchanged, skipped (with reasons), seconds."""
+    from rich.table import Table
+
+    table = Table(title="Dry run: nothing was changed" if report.dry_run else None)
+    for column in ("source", "added", "changed", "removed", "unchanged", "skipped", "seconds"):
+        table.add_column(column, justify="left" if column == "source" else "right")
+    for s in report.sources:
+        if not s.ok:
+            table.add_row(escape(s.source), *["–"] * 5, f"{s.seconds:.1f}", style="red")
+            continue
+        table.add_row(
+            escape(s.source),
+            str(len(s.added)),
+            str(len(s.changed)),
+            str(len(s.removed)),
+            str(s.unchanged),
+            str(len(s.skipped)),
+            f"{s.seconds:.1f}",
+        )
+    console.print(table)
+    for s in report.sources:
+        if s.error or s.blocked:
+            console.print(f"  [bold red]{escape(s.error or s.blocked or '')}[/]")
+        for verb, ids in (("added", s.added), ("changed", s.changed), ("removed", s.removed)):
+            for doc_id in ids[:20]:
+                console.print(f"  [dim]{verb}[/] {escape(doc_id)}")
+            if len(ids) > 20:
+                console.print(f"  [dim]… and {len(ids) - 20} more {verb}[/]")
+        for k in s.skipped:
+            console.print(f"  [yellow]skipped[/] {escape(str(k.path))}: {escape(k.reason)}")
+    console.print(
+        f"{report.documents} documents indexed ({report.chunks} chunks, {report.embedded} texts "
+        f"embedded in {report.embed_seconds:.1f} s), {report.removed} removed, in "
+        f"{report.seconds:.1f} s."
+    )
+
+
 @app.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
@@ -122,9 +165,12 @@ def ingest(
             help="Delete the whole collection first (all sources), then ingest these paths.",
         ),
     ] = False,
+    allow_mass_delete: AllowMassDeleteOpt = False,
 ) -> None:
-    """Ingest documents (PDF, Markdown, HTML, text, DOCX) into the index; unchanged files are
-    skipped, unreadable ones reported."""
+    """Ingest documents (PDF, Markdown, HTML, text, DOCX) from files or folders: new and changed
+    files are indexed, files deleted from a folder since its last ingest are removed, unchanged
+    ones skipped, unreadable ones reported (their indexed version stays). For several sources,
+    schedules and web pages, use a sources file and 'supportbot sync'."""
     if audience not in (None, "public", "internal"):
         raise _fail("--audience must be public or internal")
     settings = _settings()
@@ -132,16 +178,181 @@ def ingest(
         _drop_collection(settings)
     engine = _open_engine(settings)
     try:
-        report = engine.kb.ingest(paths, audience=audience, console=console)
+        report = engine.kb.ingest(
+            paths, audience=audience, allow_mass_delete=allow_mass_delete, console=console
+        )
     finally:
         engine.close()
     console.print(
         f"[bold]Ingested[/] {report.documents} documents ({report.chunks} chunks), "
-        f"{report.unchanged} unchanged, {len(report.skipped)} skipped, in {report.seconds:.1f} s "
-        f"(embedding {report.embed_seconds:.1f} s)."
+        f"{report.unchanged} unchanged, {report.removed} removed, {len(report.skipped)} "
+        f"skipped, in {report.seconds:.1f} s (embedding {report.embed_seconds:.1f} s)."
     )
     for s in report.skipped:
         console.print(f"  [yellow]skipped[/] {escape(str(s.path))}: {escape(s.reason)}")
+    for error in report.errors:
+        console.print(f"  [bold red]{escape(error)}[/]")
+    if report.errors:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def sync(
+    sources: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Source ids from the sources file (default: all), or 'status' to show each "
+            "source's last run, next run and errors.",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change; change nothing.")
+    ] = False,
+    allow_mass_delete: AllowMassDeleteOpt = False,
+) -> None:
+    """Sync the sources of the sources file (sources.toml): add new documents, re-index changed
+    ones, remove those gone from their source. A running bot that holds the embedded index gets
+    the request over its admin socket. 'supportbot sync status' shows the sync history."""
+    from bot.ops import request_admin
+    from knowledge.errors import KnowledgeError
+    from knowledge.index import IndexLockedError
+    from knowledge.sources.config import load_sources
+
+    settings = _settings()
+    ids = list(sources or [])
+    if ids == ["status"]:
+        _sync_status(settings)
+        return
+    try:
+        configs = load_sources(settings.sources_file)
+    except KnowledgeError as exc:
+        raise _fail(str(exc)) from None
+    known = {c.id: c for c in configs}
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise _fail(f"no source {', '.join(unknown)} in {settings.sources_file}")
+    chosen = [known[i] for i in ids] if ids else configs
+    from bot.engine import SupportEngine
+
+    try:
+        engine = SupportEngine.from_settings(settings)
+    except IndexLockedError as exc:
+        request = {
+            "op": "sync",
+            "sources": ids,
+            "dry_run": dry_run,
+            "allow_mass_delete": allow_mass_delete,
+        }
+        console.print("The index is held by a running bot: handing the sync to it…")
+        reply = request_admin(settings.admin_socket_path, request)
+        if reply is None:
+            raise _fail(
+                f"{exc} No running bot answered on {settings.admin_socket_path}: stop the "
+                "process that holds the index, or run the sync from chat (/supportbot-sync)."
+            ) from None
+        _print_admin_reply(reply)
+        return
+    except (KnowledgeError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    asyncio.run(_sync_here(settings, engine, chosen, dry_run, allow_mass_delete))
+
+
+async def _sync_here(
+    settings: Settings,
+    engine: SupportEngine,
+    configs: list[SourceConfig],
+    dry_run: bool,
+    allow_mass_delete: bool,
+) -> None:
+    """Sync in this process, with progress, and record the run in the sync history."""
+    from bot.feedback import FeedbackStore
+    from bot.ops import SyncService
+
+    store = FeedbackStore(settings.resolved_database_url)
+    try:
+        service = SyncService(_ProgressEngine(engine), store, configs)
+        report = await service.run(
+            [c.id for c in configs],
+            dry_run=dry_run,
+            allow_mass_delete=allow_mass_delete,
+            trigger="cli",
+        )
+    finally:
+        store.close()
+        engine.close()
+    print_sync_report(report)
+    if report.errors:
+        raise typer.Exit(code=1)
+
+
+class _ProgressEngine:
+    """The engine's sync with a Rich progress bar on this console (the CLI's)."""
+
+    def __init__(self, engine: SupportEngine) -> None:
+        self.engine = engine
+
+    async def sync(
+        self, sources: Sequence[Source], *, dry_run: bool = False, allow_mass_delete: bool = False
+    ) -> SyncReport:
+        return await asyncio.to_thread(
+            self.engine.kb.sync,
+            sources,
+            dry_run=dry_run,
+            allow_mass_delete=allow_mass_delete,
+            console=console,
+        )
+
+
+def _print_admin_reply(reply: dict[str, Any]) -> None:
+    from bot.ops import report_lines, status_lines
+
+    if "error" in reply:
+        raise _fail(f"the running bot refused: {reply['error']}")
+    if "statuses" in reply:
+        for line in status_lines(reply["statuses"]):
+            console.print(escape(line))
+        return
+    for line in report_lines(reply["report"]):
+        console.print(escape(line))
+    if not reply.get("ok", False):
+        raise typer.Exit(code=1)
+
+
+def _sync_status(settings: Settings) -> None:
+    """Last run, next run and errors of each source (from the running bot when one answers,
+    else from the sync history in the database)."""
+    from bot.feedback import FeedbackStore
+    from bot.ops import SourceStatus, request_admin, status_lines
+    from knowledge.errors import KnowledgeError
+    from knowledge.sources.config import load_sources
+
+    try:
+        configs = load_sources(settings.sources_file)
+    except KnowledgeError as exc:
+        raise _fail(str(exc)) from None
+    reply = request_admin(settings.admin_socket_path, {"op": "status"}, timeout_s=10)
+    if reply is not None and "statuses" in reply:
+        _print_admin_reply(reply)
+        return
+
+    async def statuses() -> list[SourceStatus]:
+        store = FeedbackStore(settings.resolved_database_url)
+        try:
+            out = []
+            for c in configs:
+                runs = await store.sync_runs(c.id, limit=1, applied_only=True)
+                out.append(SourceStatus(c, runs[0] if runs else None, None))
+            return out
+        finally:
+            store.close()
+
+    for line in status_lines(asyncio.run(statuses())):
+        console.print(escape(line))
+    console.print(
+        "[dim]No running bot answered on its admin socket: next runs are scheduled by "
+        "'supportbot serve' (or your cron job).[/]"
+    )
 
 
 @app.command()

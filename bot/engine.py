@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -33,8 +32,9 @@ from bot.models import Answer, Citation, RetrievedChunk, Timings, Turn
 from bot.prompt import load_few_shot
 from bot.settings import Settings
 from knowledge.base import KnowledgeBase
-from knowledge.ingestion import IngestReport
 from knowledge.retrieval import RETRIEVAL_DEPTH, Hit, RetrievalResult, keep_top_sources
+from knowledge.sources import Source
+from knowledge.sync import SyncReport
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +101,6 @@ class SupportEngine:
             if self.llm is not None and settings.llm_source_words
             else None
         )
-        # Qdrant local mode is not meant for concurrent calls from several threads.
-        self._kb_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> SupportEngine:
@@ -145,24 +143,36 @@ class SupportEngine:
     # -- ingestion ----------------------------------------------------------------------------
     async def ingest(
         self, paths: Sequence[Path], *, audience: str | None = None, progress: bool = False
-    ) -> IngestReport:
-        """Ingest files/folders in a worker thread (see :class:`knowledge.ingestion.Ingestor`)."""
+    ) -> SyncReport:
+        """Ingest files/folders in a worker thread (see :meth:`KnowledgeBase.ingest`)."""
+        return await asyncio.to_thread(self.kb.ingest, paths, audience=audience, progress=progress)
 
-        def work() -> IngestReport:
-            with self._kb_lock:
-                return self.kb.ingest(paths, audience=audience, progress=progress)
-
-        return await asyncio.to_thread(work)
+    async def sync(
+        self,
+        sources: Sequence[Source],
+        *,
+        dry_run: bool = False,
+        allow_mass_delete: bool = False,
+    ) -> SyncReport:
+        """Sync sources in a worker thread while answers go on (see :mod:`knowledge.sync`):
+        questions see each document's old or new version whole, and the calibration is
+        refreshed before this returns."""
+        return await asyncio.to_thread(
+            self.kb.sync,
+            sources,
+            dry_run=dry_run,
+            allow_mass_delete=allow_mass_delete,
+            progress=False,
+        )
 
     # -- answering ----------------------------------------------------------------------------
     def _retrieve(
         self, question: str, audience: str, context: str | None
     ) -> tuple[RetrievalResult, list[str]]:
-        with self._kb_lock:
-            result = self.kb.retrieve(
-                question, audience=audience, limit=RETRIEVAL_DEPTH, context=context
-            )
-            return result, self.kb.unknown_terms(question)
+        result = self.kb.retrieve(
+            question, audience=audience, limit=RETRIEVAL_DEPTH, context=context
+        )
+        return result, self.kb.unknown_terms(question)
 
     async def answer(
         self,

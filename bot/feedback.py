@@ -110,6 +110,46 @@ class ProcessedEvent(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
+class SyncRunRow(Base):
+    """One source's part of a sync run: when, what triggered it, what changed, what failed."""
+
+    __tablename__ = "sync_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(128), index=True)
+    trigger: Mapped[str] = mapped_column(String(32))
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    added: Mapped[int] = mapped_column(Integer, default=0)
+    changed: Mapped[int] = mapped_column(Integer, default=0)
+    removed: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+@dataclass(frozen=True)
+class SyncRunRecord:
+    """A stored sync run of one source (see :meth:`FeedbackStore.sync_runs`). ``error`` is the
+    listing error or the mass-delete guard's message; ``details`` the full report
+    (:meth:`knowledge.sync.SourceReport.as_dict`)."""
+
+    source: str
+    trigger: str
+    dry_run: bool
+    started_at: datetime
+    finished_at: datetime
+    added: int
+    changed: int
+    removed: int
+    unchanged: int
+    skipped: int
+    error: str | None
+    details: dict[str, Any]
+
+
 @dataclass(frozen=True)
 class VoteRecord:
     """A stored vote as returned by :meth:`FeedbackStore.votes`."""
@@ -384,6 +424,65 @@ class FeedbackStore:
         )
         # RETURNING yields a row only when this call inserted it (rowcount is unreliable here).
         return await self._run(lambda s: s.execute(stmt).first() is not None)
+
+    # -- sync history -------------------------------------------------------------------------
+    async def record_sync(
+        self,
+        report: dict[str, Any],
+        *,
+        trigger: str,
+        dry_run: bool,
+        started_at: datetime,
+        finished_at: datetime,
+    ) -> None:
+        """Store one source's sync report (:meth:`knowledge.sync.SourceReport.as_dict`)."""
+        row = SyncRunRow(
+            source=str(report["source"]),
+            trigger=trigger,
+            dry_run=dry_run,
+            started_at=started_at,
+            finished_at=finished_at,
+            added=len(report["added"]),
+            changed=len(report["changed"]),
+            removed=len(report["removed"]),
+            unchanged=int(report["unchanged"]),
+            skipped=len(report["skipped"]),
+            error=report.get("error") or report.get("blocked"),
+            details=report,
+        )
+        await self._run(lambda s: s.add(row))
+
+    async def sync_runs(
+        self, source: str | None = None, *, limit: int = 20, applied_only: bool = False
+    ) -> list[SyncRunRecord]:
+        """Sync runs, newest first (of one source, and without dry runs when asked)."""
+        stmt = select(SyncRunRow).order_by(SyncRunRow.started_at.desc(), SyncRunRow.id.desc())
+        if source is not None:
+            stmt = stmt.where(SyncRunRow.source == source)
+        if applied_only:
+            stmt = stmt.where(SyncRunRow.dry_run.is_(False))
+        stmt = stmt.limit(limit)
+
+        def work(s: Session) -> list[SyncRunRecord]:
+            return [
+                SyncRunRecord(
+                    r.source,
+                    r.trigger,
+                    bool(r.dry_run),
+                    r.started_at,
+                    r.finished_at,
+                    r.added,
+                    r.changed,
+                    r.removed,
+                    r.unchanged,
+                    r.skipped,
+                    r.error,
+                    dict(r.details or {}),
+                )
+                for r in s.scalars(stmt)
+            ]
+
+        return await self._run(work)
 
     async def answers(self, limit: int | None = None) -> Sequence[AnswerRecord]:
         """Stored answers, newest first."""

@@ -95,6 +95,30 @@ class Settings(KnowledgeSettings):
         description="Who abstentions point to, e.g. '#help-hr' or 'support@example.com'.",
     )
 
+    # -- Sync and admin (knowledge.sync, bot.ops) --------------------------------------------
+    sources_file: Path = Field(
+        default=Path("sources.toml"),
+        description="The sources file (knowledge.sources.config); 'serve' syncs each source on "
+        "its schedule when the file exists.",
+    )
+    admin_socket: bool = Field(
+        default=True,
+        description="A running bot listens on data_dir/admin.sock (this user only) so "
+        "'supportbot sync' can hand it work while it holds the embedded index.",
+    )
+    slack_admin_user_ids: list[str] = Field(
+        default_factory=list,
+        description="Slack user ids allowed /supportbot-sync and /supportbot-status.",
+    )
+    discord_admin_user_ids: list[str] = Field(
+        default_factory=list,
+        description="Discord user ids allowed /supportbot-sync and /supportbot-status.",
+    )
+    discord_admin_role_ids: list[str] = Field(
+        default_factory=list,
+        description="Discord role ids whose members are allowed the admin commands.",
+    )
+
     # -- Slack (bot.platforms.slack) --------------------------------------------------------
     slack_mode: Literal["socket", "http"] = Field(
         default="socket", description="socket = Socket Mode (app token); http = Events API."
@@ -144,6 +168,11 @@ class Settings(KnowledgeSettings):
         default_factory=list,
         description="Forum or text channel ids whose new posts/threads are answered automatically.",
     )
+
+    @property
+    def admin_socket_path(self) -> Path:
+        """The running bot's admin socket (a Unix socket, mode 0600)."""
+        return self.data_dir / "admin.sock"
 
     @property
     def resolved_database_url(self) -> str:

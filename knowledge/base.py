@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,6 @@ from knowledge.index import (
     QdrantIndex,
     open_client,
 )
-from knowledge.ingestion import Ingestor, IngestReport
 from knowledge.local_sparse import LocalSparseIndex
 from knowledge.local_vectors import LocalVectorIndex
 from knowledge.retrieval import (
@@ -33,7 +33,10 @@ from knowledge.retrieval import (
     keep_top_sources,
 )
 from knowledge.settings import KnowledgeSettings
+from knowledge.sources import Source, make_source
+from knowledge.sources.config import SourceConfig
 from knowledge.sparse import SparseEncoder
+from knowledge.sync import Syncer, SyncReport
 from knowledge.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -56,11 +59,16 @@ class KnowledgeBase:
     """Everything on the knowledge side for one collection.
 
     Use :meth:`open`; call :meth:`close` when done (local mode holds a folder lock).
+
+    ``lock`` (re-entrant) serialises the index's readers and writers within the process: Qdrant
+    local mode is not meant for concurrent calls from several threads, and a sync's writes and
+    the refresh of the in-memory copies must not interleave with a retrieval.
     """
 
     def __init__(self, settings: KnowledgeSettings, embedder: Embedder) -> None:
         self.settings = settings
         self.embedder = embedder
+        self.lock = threading.RLock()
         self.client = open_client(settings)
         self.index = QdrantIndex(
             self.client, settings.collection, embedder.dim, local=not settings.qdrant_url
@@ -118,7 +126,7 @@ class KnowledgeBase:
         s = self.settings
         return (
             f"{s.embedding_model}|{s.chunk_size}|{s.chunk_overlap}|{s.source_base_url}"
-            f"|sentences={s.sentence_vectors}|v4"
+            f"|sentences={s.sentence_vectors}|v5"
         )
 
     def make_retriever(
@@ -145,37 +153,75 @@ class KnowledgeBase:
             local_sentences=self.local_sentences,
         )
 
-    def ingest(
+    def sync(
         self,
-        paths: Sequence[Path],
+        sources: Sequence[Source],
         *,
-        audience: str | None = None,
+        dry_run: bool = False,
+        allow_mass_delete: bool = False,
         console: Console | None = None,
         progress: bool = True,
-    ) -> IngestReport:
-        """Ingest files/folders (blocking); ``audience`` defaults to the configured default."""
-        ingestor = Ingestor(
+    ) -> SyncReport:
+        """Sync sources into the index (blocking; see :mod:`knowledge.sync`). When anything
+        changed, the in-memory copies, the vocabulary, the boilerplate keys and the abstention
+        calibration are refreshed too, so the running bot answers from the new state."""
+        syncer = Syncer(
             self.index,
             self.embedder,
             self.sparse,
             self.chunker,
             fingerprint=self.fingerprint,
+            default_audience=self.settings.default_audience,
             sentence_vectors=self.settings.sentence_vectors,
             known_boilerplate=self.boilerplate,
+            lock=self.lock,
         )
-        report = ingestor.run(
-            paths,
-            audience=audience or self.settings.default_audience,
+        report = syncer.run(
+            sources,
+            dry_run=dry_run,
+            allow_mass_delete=allow_mass_delete,
             console=console,
             progress=progress,
         )
-        if report.documents:
+        if report.wrote:
             self.boilerplate |= report.boilerplate
-            for copy in (self.local_sparse, self.local_dense, self.local_sentences):
-                if copy is not None:
-                    copy.refresh()
+            with self.lock:
+                for copy in (self.local_sparse, self.local_dense, self.local_sentences):
+                    if copy is not None:
+                        copy.refresh()
             self.recalibrate()
         return report
+
+    def folder_source(self, path: Path, *, audience: str | None = None) -> Source:
+        """The ad-hoc source of ``supportbot ingest PATH``: the folder (or file), with bare
+        relative paths as document ids and the configured ``source_base_url``; its id is the
+        resolved path, so pruning never reaches documents ingested from elsewhere."""
+        config = SourceConfig(
+            id="path",
+            kind="folder",
+            location=str(path),
+            audience=audience,  # type: ignore[arg-type]
+            base_url=self.settings.source_base_url,
+            prefix_ids=False,
+        )
+        # The id pattern is for sources files; an ad-hoc source is named by its path.
+        return make_source(config.model_copy(update={"id": f"path:{path.resolve()}"}))
+
+    def ingest(
+        self,
+        paths: Sequence[Path],
+        *,
+        audience: str | None = None,
+        allow_mass_delete: bool = False,
+        console: Console | None = None,
+        progress: bool = True,
+    ) -> SyncReport:
+        """Sync files/folders as ad-hoc sources (blocking): new and changed files are indexed,
+        files gone from a folder removed; ``audience`` defaults to the configured default."""
+        sources = [self.folder_source(p, audience=audience) for p in paths]
+        return self.sync(
+            sources, allow_mass_delete=allow_mass_delete, console=console, progress=progress
+        )
 
     # -- calibration ---------------------------------------------------------------------------
     def _load_calibration(self) -> None:
@@ -218,7 +264,8 @@ class KnowledgeBase:
         retrieved as the engine retrieves a question (blocking)."""
         out = []
         for q in questions:
-            hits = self.retriever.retrieve(q, audience=audience, limit=RETRIEVAL_DEPTH).hits
+            with self.lock:  # per question: a sync's writes wait for one retrieval at most
+                hits = self.retriever.retrieve(q, audience=audience, limit=RETRIEVAL_DEPTH).hits
             out.append(support_score(keep_top_sources(hits, SUPPORT_SOURCES)))
         return out
 
@@ -227,7 +274,8 @@ class KnowledgeBase:
         collection's and, when some chunks are internal, the public view's) and store them in
         the collection's metadata (blocking; seconds: 120 retrievals per audience). Returns the
         whole collection's calibration; ``None`` for an empty collection, which keeps none."""
-        chunks = self.index.all_chunks()
+        with self.lock:
+            chunks = self.index.all_chunks()
         self.vocabulary = Vocabulary.from_texts((c.embedding_text for c in chunks), self.sparse)
         by_doc: dict[str, list[str]] = {}
         for c in chunks:
@@ -235,26 +283,26 @@ class KnowledgeBase:
         # Keys found before stay: the copies they stripped no longer count towards them.
         self.boilerplate |= boilerplate_sentences(by_doc)
         model = self.settings.embedding_model
-        self.calibrations = {}
+        calibrations: dict[str, Calibration] = {}
         if chunks:
-            self.calibrations["internal"] = calibrate(
-                self.support_of, n_chunks=len(chunks), model=model
-            )
+            calibrations["internal"] = calibrate(self.support_of, n_chunks=len(chunks), model=model)
             public = sum(1 for c in chunks if c.audience == "public")
             if 0 < public < len(chunks):  # a public view that differs from the whole
-                self.calibrations["public"] = calibrate(
+                calibrations["public"] = calibrate(
                     lambda qs: self.support_of(qs, audience="public"),
                     n_chunks=public,
                     model=model,
                     audience="public",
                 )
-        self.index.set_metadata(
-            {
-                CALIBRATION_KEY: {a: c.to_dict() for a, c in self.calibrations.items()},
-                VOCABULARY_KEY: self.vocabulary.words,
-                BOILERPLATE_KEY: sorted(self.boilerplate),
-            }
-        )
+        self.calibrations = calibrations  # one assignment: answers never see a partial one
+        with self.lock:
+            self.index.set_metadata(
+                {
+                    CALIBRATION_KEY: {a: c.to_dict() for a, c in calibrations.items()},
+                    VOCABULARY_KEY: self.vocabulary.words,
+                    BOILERPLATE_KEY: sorted(self.boilerplate),
+                }
+            )
         return self.calibration
 
     def is_boilerplate(self, sentence: str) -> bool:
@@ -270,8 +318,9 @@ class KnowledgeBase:
     def retrieve(
         self, query: str, *, audience: str = "public", limit: int = 10, context: str | None = None
     ) -> RetrievalResult:
-        """See :meth:`knowledge.retrieval.Retriever.retrieve` (blocking)."""
-        return self.retriever.retrieve(query, audience=audience, limit=limit, context=context)
+        """See :meth:`knowledge.retrieval.Retriever.retrieve` (blocking; takes :attr:`lock`)."""
+        with self.lock:
+            return self.retriever.retrieve(query, audience=audience, limit=limit, context=context)
 
     def close(self) -> None:
         """Release the Qdrant client (and the local-mode folder lock)."""

@@ -59,6 +59,9 @@ class Chunk:
     chunk_index: int
     page: int | None = None
     section: str | None = None
+    origin: str = ""
+    source_hash: str = ""
+    version: str | None = None
 
     @property
     def locator(self) -> str:
@@ -197,8 +200,16 @@ class Chunker:
         *,
         audience: str,
         doc_hash: str,
+        origin: str = "",
+        source_hash: str = "",
+        version: str | None = None,
     ) -> list[Chunk]:
-        """Chunks of one file, in reading order (``chunk_index`` 0, 1, …)."""
+        """Chunks of one document, in reading order (``chunk_index`` 0, 1, …).
+
+        Point ids are UUID5s of (origin, document id, ``doc_hash``, index): a new version of a
+        document gets new ids, so it can be written beside the old one and the old one deleted
+        after (:mod:`knowledge.sync`), and a question never sees half of each.
+        """
         # (text, page, section path, anchor)
         pieces: list[tuple[str, int | None, str | None, str | None]] = []
         if fmt == "markdown":
@@ -232,11 +243,17 @@ class Chunker:
                 source_id = f"{source.doc_id}#part={parts}"
             chunks.append(
                 Chunk(
-                    chunk_id=str(uuid.uuid5(CHUNK_NAMESPACE, f"{source.doc_id}\x00{index}")),
+                    chunk_id=str(
+                        uuid.uuid5(
+                            CHUNK_NAMESPACE, f"{origin}\x00{source.doc_id}\x00{doc_hash}\x00{index}"
+                        )
+                    ),
                     doc_id=source.doc_id,
                     source_id=source_id,
                     title=title,
-                    uri=source_uri(source.path, source.doc_id, self.base_url, page, anchor),
+                    uri=source_uri(
+                        source.path, source.doc_id, self.base_url, page, anchor, url=source.url
+                    ),
                     audience=audience,
                     text=text.strip(),
                     content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
@@ -244,6 +261,9 @@ class Chunker:
                     chunk_index=index,
                     page=page,
                     section=section,
+                    origin=origin,
+                    source_hash=source_hash,
+                    version=version,
                 )
             )
         return chunks

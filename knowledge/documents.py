@@ -15,9 +15,11 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from llama_index.core import Document
+from markdownify import MarkdownConverter
 
 PDF = {".pdf"}
 MARKDOWN = {".md", ".markdown"}
@@ -35,18 +37,24 @@ class LoadError(Exception):
 
 @dataclass(frozen=True)
 class SourceFile:
-    """A file to ingest. ``doc_id`` is its POSIX path relative to the folder it was found in
-    (or its name when given directly): stable across runs and the prefix of its source ids."""
+    """A document to ingest. ``doc_id`` is stable across runs and the prefix of its source
+    ids: the POSIX path relative to the folder it was found in (or its name when given
+    directly), prefixed by the source id for configured sources (``handbook/parking.md``).
 
-    path: Path
+    ``path`` is the local file (``None`` for a web page or a reader's document); ``url`` is the
+    link citations use (``None``: ``file://`` of ``path``, or the configured base URL).
+    """
+
+    path: Path | None
     doc_id: str
+    url: str | None = None
 
 
 @dataclass(frozen=True)
 class Skipped:
-    """A file left out of an ingestion run, and why."""
+    """A file or page left out of a run, and why (``path`` may be a URL)."""
 
-    path: Path
+    path: Path | str
     reason: str
 
 
@@ -91,16 +99,25 @@ def file_sha256(path: Path) -> str:
 
 
 def source_uri(
-    path: Path,
+    path: Path | None,
     doc_id: str,
     base_url: str | None,
     page: int | None = None,
     anchor: str | None = None,
+    *,
+    url: str | None = None,
 ) -> str:
-    """Link for a citation: ``base_url + doc_id`` when a public docs site is configured,
-    else a ``file://`` URI; PDF pages get ``#page=N`` (RFC 8118 fragment), sections
-    ``#anchor`` (their heading's id)."""
-    uri = base_url.rstrip("/") + "/" + quote(doc_id) if base_url else path.resolve().as_uri()
+    """Link for a citation: the document's own ``url`` when it has one, else
+    ``base_url + doc_id`` when a public docs site is configured, else a ``file://`` URI; PDF
+    pages get ``#page=N`` (RFC 8118 fragment), sections ``#anchor`` (their heading's id)."""
+    if url:
+        uri = url
+    elif base_url:
+        uri = base_url.rstrip("/") + "/" + quote(doc_id)
+    elif path is not None:
+        uri = path.resolve().as_uri()
+    else:
+        uri = doc_id
     if page is not None:
         return f"{uri}#page={page}"
     return f"{uri}#{quote(anchor)}" if anchor else uri
@@ -141,22 +158,29 @@ def _load_pdf(path: Path) -> tuple[str | None, list[Document]]:
     return title, docs
 
 
-def _html_to_markdown(html: str) -> tuple[str | None, str]:
+class _HeadingIds(MarkdownConverter):
+    """markdownify with ATX headings that keep the heading's HTML ``id`` Pandoc-style
+    (``## Returns {#returns}``), so a citation can link to the section's anchor."""
+
+    def convert_hN(self, n: int, el: Any, text: str, parent_tags: Any) -> str:  # noqa: N802
+        md: str = super().convert_hN(n, el, text, parent_tags)  # type: ignore[misc]
+        anchor = el.get("id")
+        if isinstance(anchor, str) and anchor.strip() and md.strip():
+            md = md.rstrip() + f" {{#{anchor.strip()}}}\n\n"
+        return md
+
+
+def html_to_markdown(html: str) -> tuple[str | None, str]:
+    """An HTML page → ``(its <title> or None, Markdown)`` by markdownify (headings kept as
+    ``#`` lines with their ids; scripts, styles, navigation and footers dropped)."""
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(html, "html.parser")
-    for tag in soup(["script", "style", "nav", "footer", "noscript"]):
-        tag.decompose()
     title = soup.title.get_text(strip=True) if soup.title else None
-    for level in range(1, 7):
-        for h in soup.find_all(f"h{level}"):
-            # The heading's own id (its anchor on the page) rides along, Pandoc-style: {#id}.
-            anchor = h.get("id")
-            suffix = f" {{#{anchor}}}" if isinstance(anchor, str) and anchor.strip() else ""
-            h.replace_with(f"\n\n{'#' * level} {h.get_text(' ', strip=True)}{suffix}\n\n")
-    body = soup.body or soup
-    text = body.get_text("\n")
-    return title, re.sub(r"\n{3,}", "\n\n", text).strip()
+    for tag in soup(["script", "style", "nav", "footer", "noscript", "head", "template"]):
+        tag.decompose()
+    text = _HeadingIds(heading_style="ATX", bullets="-", escape_misc=False).convert_soup(soup)
+    return title or None, re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
 def _first_heading(markdown: str) -> str | None:
@@ -215,6 +239,8 @@ def load_file(source: SourceFile) -> tuple[str, list[Document], str]:
         LoadError: the file is unreadable, corrupt, or has no text.
     """
     path = source.path
+    if path is None:
+        raise LoadError(f"{source.doc_id}: no local file to read")
     suffix = path.suffix.lower()
     title: str | None = None
     fmt = "text"
@@ -229,7 +255,7 @@ def load_file(source: SourceFile) -> tuple[str, list[Document], str]:
         else:
             raw = path.read_text(encoding="utf-8", errors="strict")
             if suffix in HTML:
-                title, raw = _html_to_markdown(raw)
+                title, raw = html_to_markdown(raw)
                 fmt = "markdown"
             elif suffix in MARKDOWN:
                 title, fmt = _first_heading(raw), "markdown"

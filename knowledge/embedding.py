@@ -17,13 +17,15 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from knowledge.errors import KnowledgeError
+
 # Never reach a model hub: weights come from installed packages or local folders.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-class ModelNotFoundError(RuntimeError):
+class ModelNotFoundError(KnowledgeError):
     """The configured model is neither a local folder nor an installed model package."""
 
 

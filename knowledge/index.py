@@ -20,7 +20,8 @@ IDF-modified sparse vector; the llama-index store fuses dense and sparse results
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
 from knowledge.chunking import Chunk
+from knowledge.errors import KnowledgeError
 from knowledge.settings import KnowledgeSettings
 from knowledge.sparse import SparseVector
 
@@ -60,15 +62,25 @@ def scroll_vectors(
             return
 
 
-class IndexLockedError(RuntimeError):
+@dataclass(frozen=True)
+class IndexedDoc:
+    """What the index holds of one document (see :meth:`QdrantIndex.documents`)."""
+
+    doc_hash: str
+    source_hash: str
+    version: str | None
+    chunks: int
+
+
+class IndexLockedError(KnowledgeError):
     """Qdrant local mode allows one process per storage folder and another one holds it."""
 
 
-class IndexDimensionError(RuntimeError):
+class IndexDimensionError(KnowledgeError):
     """The collection was built with another embedding model (vector size differs)."""
 
 
-class IndexSchemaError(RuntimeError):
+class IndexSchemaError(KnowledgeError):
     """The collection was created by an older version, without a vector this one needs."""
 
 
@@ -146,7 +158,7 @@ class QdrantIndex:
             sparse_vectors_config={SPARSE: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
         )
         if not self.is_local:  # payload indexes only matter on a server
-            for field in ("audience", "doc_id"):
+            for field in ("audience", "doc_id", "origin", "doc_hash"):
                 self.client.create_payload_index(
                     self.collection, field, field_schema=qm.PayloadSchemaType.KEYWORD
                 )
@@ -161,23 +173,63 @@ class QdrantIndex:
         """Merge ``values`` (JSON-serialisable) into the collection's metadata."""
         self.client.update_collection(self.collection, metadata=values)
 
-    def doc_hashes(self) -> dict[str, str]:
-        """``doc_id → doc_hash`` of every indexed document (one scroll over the payloads)."""
-        out: dict[str, str] = {}
+    def documents(self, origin: str) -> dict[str, IndexedDoc]:
+        """``doc_id → IndexedDoc`` of every document indexed from the source ``origin`` (one
+        filtered scroll over the payloads; several versions of a document, seen only in the
+        moment of a replacement, report the newest written)."""
+        out: dict[str, IndexedDoc] = {}
+        if not self.client.collection_exists(self.collection):
+            return out
         offset: Any = None
+        flt = qm.Filter(must=[qm.FieldCondition(key="origin", match=qm.MatchValue(value=origin))])
         while True:
             points, offset = self.client.scroll(
                 self.collection,
+                scroll_filter=flt,
                 limit=1024,
                 offset=offset,
-                with_payload=["doc_id", "doc_hash"],
+                with_payload=["doc_id", "doc_hash", "source_hash", "version", "audience"],
                 with_vectors=False,
             )
             for p in points:
                 payload = p.payload or {}
-                out[str(payload["doc_id"])] = str(payload["doc_hash"])
+                doc_id = str(payload["doc_id"])
+                prev = out.get(doc_id)
+                out[doc_id] = IndexedDoc(
+                    doc_hash=str(payload["doc_hash"]),
+                    source_hash=str(payload.get("source_hash") or ""),
+                    version=payload.get("version"),
+                    chunks=(prev.chunks if prev else 0) + 1,
+                )
             if offset is None:
                 return out
+
+    def delete_versions(self, origin: str, doc_id: str, *, keep_hash: str | None = None) -> None:
+        """Delete the points of a document of ``origin`` (and any left by versions before
+        sources, which have no origin), except those of the version ``keep_hash``."""
+        must_not: list[qm.Condition] = (
+            [qm.FieldCondition(key="doc_hash", match=qm.MatchValue(value=keep_hash))]
+            if keep_hash
+            else []
+        )
+        self.client.delete(
+            self.collection,
+            points_selector=qm.FilterSelector(
+                filter=qm.Filter(
+                    must=[
+                        qm.FieldCondition(key="doc_id", match=qm.MatchValue(value=doc_id)),
+                        qm.Filter(
+                            should=[
+                                qm.FieldCondition(key="origin", match=qm.MatchValue(value=origin)),
+                                qm.IsEmptyCondition(is_empty=qm.PayloadField(key="origin")),
+                            ]
+                        ),
+                    ],
+                    must_not=must_not,
+                )
+            ),
+            wait=True,
+        )
 
     def upsert(
         self,
@@ -212,21 +264,6 @@ class QdrantIndex:
                     vector[SENTENCES] = sentences[start + i].tolist()
                 points.append(qm.PointStruct(id=c.chunk_id, vector=vector, payload=c.payload()))
             self.client.upsert(self.collection, points=points, wait=True)
-
-    def delete_stale(self, doc_id: str, keep: Iterable[str]) -> None:
-        """Delete the points of ``doc_id`` whose ids are not in ``keep`` (a shrunk document)."""
-        keep_ids: list[qm.ExtendedPointId] = list(keep)
-        must_not: list[qm.Condition] = [qm.HasIdCondition(has_id=keep_ids)] if keep_ids else []
-        self.client.delete(
-            self.collection,
-            points_selector=qm.FilterSelector(
-                filter=qm.Filter(
-                    must=[qm.FieldCondition(key="doc_id", match=qm.MatchValue(value=doc_id))],
-                    must_not=must_not,
-                )
-            ),
-            wait=True,
-        )
 
     def count(self) -> int:
         """Number of chunks in the collection (0 if it does not exist)."""

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.platforms.slack.listeners import ASK_COMMAND, EVENTS
+from bot.platforms.slack.listeners import ASK_COMMAND, EVENTS, STATUS_COMMAND, SYNC_COMMAND
 from bot.platforms.slack.runner import EVENTS_PATH
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "slack"
@@ -55,8 +55,8 @@ def test_manifest_matches_the_listeners(name: str) -> None:
     needed = {EVENT_SCOPES[e] for e in events} | {"commands"}
     needed |= set().union(*METHOD_SCOPES.values())
     assert scopes == needed, "no scope missing, none unused"
-    (command,) = manifest["features"]["slash_commands"]
-    assert command["command"] == ASK_COMMAND
+    commands = [c["command"] for c in manifest["features"]["slash_commands"]]
+    assert commands == [ASK_COMMAND, SYNC_COMMAND, STATUS_COMMAND]
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["features"]["app_home"]["messages_tab_enabled"] is True
     assert manifest["features"]["app_home"]["messages_tab_read_only_enabled"] is False
@@ -69,7 +69,7 @@ def test_socket_and_http_manifests_differ_only_in_transport() -> None:
     urls = [
         http["settings"]["event_subscriptions"].pop("request_url"),
         http["settings"]["interactivity"].pop("request_url"),
-        http["features"]["slash_commands"][0].pop("url"),
+        *(c.pop("url") for c in http["features"]["slash_commands"]),
     ]
     assert all(url.startswith("https://") and url.endswith(EVENTS_PATH) for url in urls)
     http["settings"]["socket_mode_enabled"] = True

@@ -8,6 +8,7 @@ from typing import Any
 import discord
 from discord.ext import commands
 
+from bot.ops import AdminCommands
 from bot.platforms.discord.access import invite_url, required_intents
 from bot.platforms.discord.cog import SupportCog
 from bot.platforms.discord.command_sync import sync_if_changed
@@ -38,6 +39,7 @@ class SupportBot(commands.Bot):
         settings: Settings,
         *,
         sync_commands: bool = False,
+        admin: AdminCommands | None = None,
         **options: Any,
     ) -> None:
         super().__init__(
@@ -50,11 +52,12 @@ class SupportBot(commands.Bot):
         self.service = service
         self.settings = settings
         self.force_sync = sync_commands
+        self.admin = admin
         self.synced_commands: bool | None = None  # set by setup_hook: whether it synced
 
     async def setup_hook(self) -> None:
         """After login: add the cog, register the persistent buttons, sync /ask if it changed."""
-        cog = SupportCog(self, self.service, self.settings)
+        cog = SupportCog(self, self.service, self.settings, self.admin)
         await self.add_cog(cog)
         self.add_view(FeedbackView(cog.on_vote_button))
         if self.application_id is None:  # set by login from the application info

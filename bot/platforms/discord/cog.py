@@ -30,6 +30,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.models import Turn
+from bot.ops import AdminCommands
 from bot.platforms.discord import conversation
 from bot.platforms.discord.audience import channel_scope, resolve_audience
 from bot.platforms.discord.feedback_ui import (
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 
 EMPTY_QUESTION = "Ask me a question after the mention, or use `/ask`."
 MAX_QUESTION_CHARS = 2000  # Discord's message length; also the cap of /ask's option.
+MAX_ADMIN_REPLY = 2000  # an admin command's reply is a plain message: Discord's length
 MAX_STREAM_CHARS = 2000  # a streamed placeholder is plain content: Discord's message length
 
 
@@ -91,12 +93,21 @@ class SupportCog(commands.Cog):
         bot: the running bot (its ``user`` is the bot's own account once logged in).
         service: the core service that answers and records feedback.
         settings: audiences, auto-answer channels and the human contact (``discord_*`` fields).
+        admin: the admin commands (``/supportbot-sync``, ``/supportbot-status``; default:
+            configured admins, no sync service).
     """
 
-    def __init__(self, bot: commands.Bot, service: SupportService, settings: Settings) -> None:
+    def __init__(
+        self,
+        bot: commands.Bot,
+        service: SupportService,
+        settings: Settings,
+        admin: AdminCommands | None = None,
+    ) -> None:
         self.bot = bot
         self.service = service
         self.settings = settings
+        self.admin = admin or AdminCommands.from_settings(None, settings)
         self.auto_channels = {int(c) for c in settings.discord_auto_answer_channels}
         self._answered_threads = _RecentIds(10_000)  # threads the bot answered in
         self._new_threads = _RecentIds(1_000)  # new auto-answer threads awaiting a first message
@@ -314,6 +325,42 @@ class SupportCog(commands.Cog):
         except Exception:
             log.exception("/ask failed (interaction %s)", interaction.id)
             await self._tell_failure(interaction)
+
+    # -- admin ------------------------------------------------------------------------------
+    @staticmethod
+    def _roles(interaction: discord.Interaction[Any]) -> list[str]:
+        roles = getattr(interaction.user, "roles", None) or []  # a Member in a guild
+        return [str(r.id) for r in roles]
+
+    @app_commands.command(
+        name="supportbot-sync", description="Sync the bot's documents now (admins only)."
+    )
+    @app_commands.describe(source="A source id from sources.toml (default: all sources).")
+    async def admin_sync(
+        self, interaction: discord.Interaction[Any], source: str | None = None
+    ) -> None:
+        """Admins: sync, answering privately with the counts. Others: a private refusal."""
+        user, roles = str(interaction.user.id), self._roles(interaction)
+        if not self.admin.allowed(PLATFORM, user, roles):
+            text = await self.admin.run_sync(PLATFORM, user, source, role_ids=roles)
+            await interaction.response.send_message(plain_text(text), ephemeral=True)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            text = await self.admin.run_sync(PLATFORM, user, source, role_ids=roles)
+        except Exception:
+            log.exception("/supportbot-sync failed (interaction %s)", interaction.id)
+            text = "The sync failed; the details are in the bot's log."
+        await interaction.followup.send(plain_text(text)[:MAX_ADMIN_REPLY], ephemeral=True)
+
+    @app_commands.command(
+        name="supportbot-status", description="Each source's last and next sync (admins only)."
+    )
+    async def admin_status(self, interaction: discord.Interaction[Any]) -> None:
+        """Admins: the sources' status, privately. Others: a private refusal."""
+        user, roles = str(interaction.user.id), self._roles(interaction)
+        text = await self.admin.run_status(PLATFORM, user, role_ids=roles)
+        await interaction.response.send_message(plain_text(text)[:MAX_ADMIN_REPLY], ephemeral=True)
 
     async def _tell_failure(self, interaction: discord.Interaction[Any]) -> None:
         """Send the short failure message, as a follow-up or (if not yet answered) privately."""

@@ -8,6 +8,7 @@ from typing import Any
 import discord
 
 from bot.feedback import FeedbackStore
+from bot.ops import running_ops
 from bot.platforms.discord.client import SupportBot
 from bot.service import SupportService
 from bot.settings import Settings
@@ -37,7 +38,12 @@ async def serve(settings: Settings, *, sync_commands: bool = False, **options: A
         try:
             service = SupportService(engine, store, human_contact=settings.human_contact)
             token = settings.discord_token.get_secret_value().strip()
-            async with SupportBot(service, settings, sync_commands=sync_commands, **options) as bot:
+            async with (
+                running_ops(settings, engine, store) as admin,
+                SupportBot(
+                    service, settings, sync_commands=sync_commands, admin=admin, **options
+                ) as bot,
+            ):
                 try:
                     await bot.start(token)
                 except discord.LoginFailure as exc:

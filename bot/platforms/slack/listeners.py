@@ -34,6 +34,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.models import Turn
+from bot.ops import AdminCommands
 from bot.platforms.slack.audience import AudienceResolver
 from bot.platforms.slack.blocks import (
     FEEDBACK_VIEW,
@@ -60,6 +61,8 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "slack"
 ASK_COMMAND = "/ask"
+SYNC_COMMAND = "/supportbot-sync"
+STATUS_COMMAND = "/supportbot-status"
 
 EVENT_HANDLERS = {
     "app_mention": "on_app_mention",
@@ -107,6 +110,8 @@ class SlackListeners:
         audiences: resolves a channel to ``public``/``internal``.
         human_contact: who to point people to when something fails or the bot abstains.
         command: the slash command to register (as in the app manifest).
+        admin: the admin commands (``/supportbot-sync``, ``/supportbot-status``); ``None``
+            refuses them to everyone.
     """
 
     def __init__(
@@ -116,17 +121,21 @@ class SlackListeners:
         *,
         human_contact: str,
         command: str = ASK_COMMAND,
+        admin: AdminCommands | None = None,
     ) -> None:
         self.service = service
         self.audiences = audiences
         self.human_contact = human_contact
         self.command = command
+        self.admin = admin or AdminCommands(None, admins={})
 
     def register(self, app: AsyncApp) -> None:
         """Attach every listener to ``app``."""
         for event_type, method in EVENT_HANDLERS.items():
             app.event(event_type)(getattr(self, method))
         app.command(self.command)(self.on_ask)
+        app.command(SYNC_COMMAND)(self.on_sync_command)
+        app.command(STATUS_COMMAND)(self.on_status_command)
         app.action(VOTE_UP_ACTION)(self.on_vote_button)
         app.action(VOTE_DOWN_ACTION)(self.on_vote_button)
         app.view(FEEDBACK_VIEW)(self.on_feedback_submitted)
@@ -317,6 +326,35 @@ class SlackListeners:
                 )
             except Exception:
                 log.exception("could not tell the user that /ask failed")
+
+    # -- admin ----------------------------------------------------------------------------------
+    async def on_sync_command(
+        self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        """``/supportbot-sync [source]`` (admins only): acknowledge, sync, then report
+        ephemerally. Anyone else is refused (and the refusal logged) in the acknowledgement."""
+        user: str = command["user_id"]
+        source = (command.get("text") or "").strip() or None
+        if not self.admin.allowed(PLATFORM, user):
+            await ack(
+                text=await self.admin.run_sync(PLATFORM, user, source), response_type="ephemeral"
+            )
+            return
+        await ack(text=f":arrows_counterclockwise: Syncing {source or 'all sources'}…")
+        try:
+            text = await self.admin.run_sync(PLATFORM, user, source)
+        except Exception:
+            log.exception("%s failed", SYNC_COMMAND)
+            text = ":warning: The sync failed; the details are in the bot's log."
+        await self._respond_quietly(respond, escape(text))
+
+    async def on_status_command(
+        self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        """``/supportbot-status`` (admins only): each source's last and next sync."""
+        await ack()
+        text = await self.admin.run_status(PLATFORM, command["user_id"])
+        await self._respond_quietly(respond, escape(text))
 
     # -- feedback -----------------------------------------------------------------------------
     async def on_vote_button(

@@ -25,6 +25,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.ops import AdminCommands
 from bot.platforms.slack.audience import AudienceResolver
 from bot.platforms.slack.listeners import SlackListeners
 
@@ -78,9 +79,13 @@ def make_web_client(settings: Settings) -> AsyncWebClient:
 
 
 def build_app(
-    settings: Settings, service: SupportService, client: AsyncWebClient | None = None
+    settings: Settings,
+    service: SupportService,
+    client: AsyncWebClient | None = None,
+    admin: AdminCommands | None = None,
 ) -> AsyncApp:
-    """The Bolt app with every listener registered (see :mod:`bot.platforms.slack.listeners`).
+    """The Bolt app with every listener registered (see :mod:`bot.platforms.slack.listeners`);
+    ``admin`` runs the admin commands (default: configured admins, no sync service).
 
     Raises:
         SlackConfigError: a token or secret needed by ``settings.slack_mode`` is missing.
@@ -99,7 +104,12 @@ def build_app(
     audiences = AudienceResolver(
         client, overrides=settings.slack_audiences, default=settings.slack_default_audience
     )
-    SlackListeners(service, audiences, human_contact=settings.human_contact).register(app)
+    SlackListeners(
+        service,
+        audiences,
+        human_contact=settings.human_contact,
+        admin=admin or AdminCommands.from_settings(None, settings),
+    ).register(app)
     return app
 
 
@@ -110,16 +120,21 @@ class SlackBot:
         settings: ``slack_mode`` picks Socket Mode or HTTP; see the module docstring.
         service: the platform-neutral service.
         client: a ready Web API client (default: :func:`make_web_client`).
+        admin: the admin commands (see :func:`build_app`).
 
     Raises:
         SlackConfigError: a token or secret needed by the mode is missing.
     """
 
     def __init__(
-        self, settings: Settings, service: SupportService, client: AsyncWebClient | None = None
+        self,
+        settings: Settings,
+        service: SupportService,
+        client: AsyncWebClient | None = None,
+        admin: AdminCommands | None = None,
     ) -> None:
         self.settings = settings
-        self.app = build_app(settings, service, client)
+        self.app = build_app(settings, service, client, admin)
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
         self.http_port: int | None = None
@@ -179,6 +194,7 @@ async def serve(settings: Settings) -> None:
     check_settings(settings)
     from bot.engine import SupportEngine  # heavy (model, index): imported when serving only
     from bot.feedback import FeedbackStore
+    from bot.ops import running_ops
     from bot.service import SupportService
 
     # Loading the model and opening the index/database block: keep them off the event loop.
@@ -190,12 +206,13 @@ async def serve(settings: Settings) -> None:
         raise
     try:
         service = SupportService(engine, store, human_contact=settings.human_contact)
-        bot = SlackBot(settings, service)
-        await bot.start()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await bot.stop()
+        async with running_ops(settings, engine, store) as admin:
+            bot = SlackBot(settings, service, admin=admin)
+            await bot.start()
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await bot.stop()
     finally:
         await engine.aclose()
         store.close()
