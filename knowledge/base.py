@@ -182,15 +182,18 @@ class KnowledgeBase:
             allow_mass_delete=allow_mass_delete,
             console=console,
             progress=progress,
+            on_written=self._refresh_copies,
         )
         if report.wrote:
             self.boilerplate |= report.boilerplate
-            with self.lock:
-                for copy in (self.local_sparse, self.local_dense, self.local_sentences):
-                    if copy is not None:
-                        copy.refresh()
             self.recalibrate()
         return report
+
+    def _refresh_copies(self) -> None:
+        """Reload the local-mode in-memory copies (called under :attr:`lock` after writes)."""
+        for copy in (self.local_sparse, self.local_dense, self.local_sentences):
+            if copy is not None:
+                copy.refresh()
 
     def folder_source(self, path: Path, *, audience: str | None = None) -> Source:
         """The ad-hoc source of ``supportbot ingest PATH``: the folder (or file), with bare

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
@@ -328,9 +328,14 @@ class Syncer:
         allow_mass_delete: bool = False,
         console: Console | None = None,
         progress: bool = True,
+        on_written: Callable[[], None] | None = None,
     ) -> SyncReport:
         """Sync ``sources`` (blocking; see the module docstring). Never raises for a source
-        that cannot be listed: its :class:`SourceReport` carries the error."""
+        that cannot be listed: its :class:`SourceReport` carries the error.
+
+        ``on_written`` runs under the lock right after the writes (when anything changed), so
+        what readers keep in memory is refreshed before any of them sees the new points.
+        """
         start = time.perf_counter()
         report = SyncReport(dry_run=dry_run)
         self.index.ensure_collection()
@@ -383,5 +388,7 @@ class Syncer:
                 for plan in active:
                     for doc_id in plan.report.removed:
                         self.index.delete_versions(plan.source.config.id, doc_id)
+                if on_written is not None and (written or any(p.report.removed for p in active)):
+                    on_written()
         report.seconds = time.perf_counter() - start
         return report

@@ -14,6 +14,7 @@ from fake_discord import Call, FakeDiscord
 from bot.feedback import FeedbackStore
 from bot.generators.openai_compat import OnText
 from bot.models import Answer, Turn
+from bot.ops import AdminCommands
 from bot.platforms.discord.client import SupportBot
 from bot.service import AnswerEngine, SupportService
 from bot.settings import Settings
@@ -70,14 +71,19 @@ class World:
 
 @contextlib.asynccontextmanager
 async def running_bot(
-    fake: FakeDiscord, service: SupportService, settings: Settings, **options: Any
+    fake: FakeDiscord,
+    service: SupportService,
+    settings: Settings,
+    *,
+    admin: AdminCommands | None = None,
+    **options: Any,
 ) -> AsyncIterator[SupportBot]:
     """Start the real bot against ``fake``; yield it once READY; close it afterwards.
 
     A failure of the bot's task (e.g. a gateway payload it could not parse) fails the waits of
     :class:`FakeDiscord` and is raised here at the latest.
     """
-    bot = SupportBot(service, settings, guild_ready_timeout=0.05, **options)
+    bot = SupportBot(service, settings, guild_ready_timeout=0.05, admin=admin, **options)
     task = asyncio.create_task(bot.start(TOKEN), name="discord-bot")
     fake.watched.append(task)
     try:

@@ -729,7 +729,14 @@ class FakeDiscord:
         await self.dispatch("MESSAGE_REACTION_ADD" if add else "MESSAGE_REACTION_REMOVE", data)
 
     def _interaction(
-        self, user: Json, channel_id: int, itype: int, data: Json, **extra: Any
+        self,
+        user: Json,
+        channel_id: int,
+        itype: int,
+        data: Json,
+        *,
+        roles: Iterable[int] = (),
+        **extra: Any,
     ) -> Json:
         channel = self._channel(channel_id) or {}
         interaction = {
@@ -740,7 +747,7 @@ class FakeDiscord:
             "guild_id": str(self.guild.id),
             "channel_id": str(channel_id),
             "channel": {**channel, "permissions": ALL_PERMISSIONS},
-            "member": {**member_payload(user), "permissions": ALL_PERMISSIONS},
+            "member": {**member_payload(user, roles), "permissions": ALL_PERMISSIONS},
             "token": secrets.token_urlsafe(32),
             "version": 1,
             "app_permissions": ALL_PERMISSIONS,
@@ -755,8 +762,11 @@ class FakeDiscord:
         self._interactions[interaction["token"]] = interaction
         return interaction
 
-    async def slash(self, user: Json, channel_id: int, name: str, **options: str) -> Json:
-        """A person runs ``/name option:value`` (INTERACTION_CREATE, type 2)."""
+    async def slash(
+        self, user: Json, channel_id: int, name: str, *, roles: Iterable[int] = (), **options: str
+    ) -> Json:
+        """A person (with guild ``roles``) runs ``/name option:value`` (INTERACTION_CREATE,
+        type 2)."""
         command = next((c for c in self.commands if c["name"] == name), None)
         data = {
             "id": command["id"] if command else str(snowflake()),
@@ -764,7 +774,7 @@ class FakeDiscord:
             "type": 1,
             "options": [{"name": k, "type": 3, "value": v} for k, v in options.items()],
         }
-        interaction = self._interaction(user, channel_id, 2, data)
+        interaction = self._interaction(user, channel_id, 2, data, roles=roles)
         await self.dispatch("INTERACTION_CREATE", interaction)
         return interaction
 

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from slack_harness import HUMAN_CONTACT, EngineSpy, Harness, MakeHarness
 
 from bot.feedback import FeedbackStore
+from bot.ops import AdminCommands
 from bot.platforms.slack import SlackBot
 from bot.service import AnswerEngine, SupportService
 from bot.settings import Settings
@@ -46,7 +47,11 @@ async def make_harness(
     started: list[Harness] = []
 
     async def make(
-        mode: Literal["socket", "http"], *, database_url: str | None = None, **overrides: Any
+        mode: Literal["socket", "http"],
+        *,
+        database_url: str | None = None,
+        admin: AdminCommands | None = None,
+        **overrides: Any,
     ) -> Harness:
         options: dict[str, Any] = {
             "slack_audiences": {},
@@ -71,7 +76,7 @@ async def make_harness(
         )
         spy = EngineSpy(slack_engine)
         service = SupportService(spy, store, human_contact=settings.human_contact)
-        bot = SlackBot(settings, service)
+        bot = SlackBot(settings, service, admin=admin)
         harness = Harness(mode, fake_slack, bot, store, spy)
         started.append(harness)
         await bot.start()

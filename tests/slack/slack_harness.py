@@ -145,10 +145,15 @@ class Harness:
             out.append(await self.deliver_event(app_mention_event(message), ext_shared=ext))
         return out
 
-    async def slash(self, text: str, *, channel: str, user: str = ALICE) -> tuple[Delivery, str]:
-        """``/ask text``; returns the acknowledgement and the command's response_url."""
+    async def slash(
+        self, text: str, *, channel: str, user: str = ALICE, command: str = "/ask"
+    ) -> tuple[Delivery, str]:
+        """``/ask text`` (or another ``command``); returns the acknowledgement and the
+        command's response_url."""
         response_url = self.fake.response_url()
-        fields = slash_command(text, channel=channel, user=user, response_url=response_url)
+        fields = slash_command(
+            text, channel=channel, user=user, response_url=response_url, command=command
+        )
         if self.mode == "socket":
             delivery = await self.fake.send_envelope("slash_commands", dict(fields))
         else:
