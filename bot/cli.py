@@ -118,7 +118,8 @@ def print_sync_report(report: SyncReport) -> None:
     from rich.table import Table
 
     table = Table(title="Dry run: nothing was changed" if report.dry_run else None)
-    for column in ("source", "added", "changed", "removed", "unchanged", "skipped", "seconds"):
+    # Per source: seconds listing and reading it; embedding and writing are in the total below.
+    for column in ("source", "added", "changed", "removed", "unchanged", "skipped", "scan s"):
         table.add_column(column, justify="left" if column == "source" else "right")
     for s in report.sources:
         if not s.ok:
@@ -278,6 +279,7 @@ async def _sync_here(
             allow_mass_delete=allow_mass_delete,
             trigger="cli",
         )
+        await service.settled()  # the calibration is stored with the collection before exit
     finally:
         store.close()
         engine.close()
@@ -293,7 +295,12 @@ class _ProgressEngine:
         self.engine = engine
 
     async def sync(
-        self, sources: Sequence[Source], *, dry_run: bool = False, allow_mass_delete: bool = False
+        self,
+        sources: Sequence[Source],
+        *,
+        dry_run: bool = False,
+        allow_mass_delete: bool = False,
+        recalibrate: bool = True,
     ) -> SyncReport:
         return await asyncio.to_thread(
             self.engine.kb.sync,
@@ -301,7 +308,11 @@ class _ProgressEngine:
             dry_run=dry_run,
             allow_mass_delete=allow_mass_delete,
             console=console,
+            recalibrate=recalibrate,
         )
+
+    async def recalibrate(self) -> None:
+        await self.engine.recalibrate()
 
 
 def _print_admin_reply(reply: dict[str, Any]) -> None:

@@ -153,17 +153,24 @@ class SupportEngine:
         *,
         dry_run: bool = False,
         allow_mass_delete: bool = False,
+        recalibrate: bool = True,
     ) -> SyncReport:
         """Sync sources in a worker thread while answers go on (see :mod:`knowledge.sync`):
-        questions see each document's old or new version whole, and the calibration is
-        refreshed before this returns."""
+        questions see each document's old or new version whole; the calibration is refreshed
+        before this returns unless ``recalibrate`` is false (then call :meth:`recalibrate`)."""
         return await asyncio.to_thread(
             self.kb.sync,
             sources,
             dry_run=dry_run,
             allow_mass_delete=allow_mass_delete,
             progress=False,
+            recalibrate=recalibrate,
         )
+
+    async def recalibrate(self) -> None:
+        """Rebuild the vocabulary and abstention calibration in a worker thread (seconds; see
+        :meth:`KnowledgeBase.recalibrate`); answers go on with the previous ones meanwhile."""
+        await asyncio.to_thread(self.kb.recalibrate)
 
     # -- answering ----------------------------------------------------------------------------
     def _retrieve(

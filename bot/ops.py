@@ -52,8 +52,15 @@ class SyncEngine(Protocol):
     """What :class:`SyncService` needs from the core (:class:`bot.engine.SupportEngine`)."""
 
     async def sync(
-        self, sources: Sequence[Source], *, dry_run: bool = False, allow_mass_delete: bool = False
+        self,
+        sources: Sequence[Source],
+        *,
+        dry_run: bool = False,
+        allow_mass_delete: bool = False,
+        recalibrate: bool = True,
     ) -> SyncReport: ...
+
+    async def recalibrate(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -155,6 +162,8 @@ class SyncService:
         self._lock = asyncio.Lock()
         self._next: dict[str, datetime] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._calibration: asyncio.Task[None] | None = None
+        self._calibration_stale = False
 
     @classmethod
     def from_settings(
@@ -202,10 +211,14 @@ class SyncService:
         async with self._lock:
             started = datetime.now(UTC)
             sources = [make_source(c) for c in configs]
+            # The calibration (seconds of retrievals) is rebuilt in the background, so the next
+            # change is not held up behind it; answers use the previous one meanwhile.
             report = await self.engine.sync(
-                sources, dry_run=dry_run, allow_mass_delete=allow_mass_delete
+                sources, dry_run=dry_run, allow_mass_delete=allow_mass_delete, recalibrate=False
             )
             finished = datetime.now(UTC)
+        if report.wrote:
+            self._recalibrate_soon()
         for r in report.sources:
             if r.error or r.blocked:
                 log.warning("sync of %s: %s", r.source, r.error or r.blocked)
@@ -229,6 +242,26 @@ class SyncService:
             runs = await self.store.sync_runs(config.id, limit=1, applied_only=True)
             out.append(SourceStatus(config, runs[0] if runs else None, self._next.get(config.id)))
         return out
+
+    def _recalibrate_soon(self) -> None:
+        """Rebuild the calibration after a sync that wrote; one rebuild at a time, and one more
+        after it when another sync wrote meanwhile."""
+        self._calibration_stale = True
+        if self._calibration is None or self._calibration.done():
+            self._calibration = asyncio.create_task(self._recalibrate())
+
+    async def _recalibrate(self) -> None:
+        while self._calibration_stale:
+            self._calibration_stale = False
+            try:
+                await self.engine.recalibrate()
+            except Exception:
+                log.exception("recalibration after a sync failed; the previous one stays")
+
+    async def settled(self) -> None:
+        """Wait for a pending recalibration (tests, shutdown)."""
+        while self._calibration is not None and not self._calibration.done():
+            await asyncio.shield(self._calibration)
 
     # -- scheduling ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -276,6 +309,7 @@ class SyncService:
         for t in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
+        await self.settled()  # its worker thread would outlive the engine otherwise
 
 
 REFUSAL = "Sorry, only the bot's admins can use {command}."
@@ -502,7 +536,11 @@ async def running_ops(
         sync.start()
     try:
         if server is not None:
-            await server.start()
+            try:
+                await server.start()
+            except (KnowledgeError, OSError) as exc:  # e.g. a second bot on this data_dir
+                log.warning("no admin socket: %s", exc)
+                server = None
         yield AdminCommands.from_settings(sync, settings)
     finally:
         if server is not None:

@@ -161,10 +161,13 @@ class KnowledgeBase:
         allow_mass_delete: bool = False,
         console: Console | None = None,
         progress: bool = True,
+        recalibrate: bool = True,
     ) -> SyncReport:
         """Sync sources into the index (blocking; see :mod:`knowledge.sync`). When anything
-        changed, the in-memory copies, the vocabulary, the boilerplate keys and the abstention
-        calibration are refreshed too, so the running bot answers from the new state."""
+        changed, the in-memory copies are refreshed with the writes, and (unless
+        ``recalibrate`` is false: the caller then runs :meth:`recalibrate` itself, as the
+        running bot does in the background) the vocabulary, the boilerplate keys and the
+        abstention calibration after them."""
         syncer = Syncer(
             self.index,
             self.embedder,
@@ -186,7 +189,8 @@ class KnowledgeBase:
         )
         if report.wrote:
             self.boilerplate |= report.boilerplate
-            self.recalibrate()
+            if recalibrate:
+                self.recalibrate()
         return report
 
     def _refresh_copies(self) -> None:

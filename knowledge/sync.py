@@ -62,7 +62,7 @@ class SourceReport:
     error: str | None = None  # the source could not be listed: nothing was applied
     blocked: str | None = None  # the mass-delete guard stopped it: nothing was applied
     chunks: int = 0  # chunks written
-    seconds: float = 0.0
+    seconds: float = 0.0  # listing and reading the source (embedding and writing: the run's)
 
     @property
     def ok(self) -> bool:

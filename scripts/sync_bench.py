@@ -109,7 +109,15 @@ async def main() -> None:
     parser.add_argument("--interval", type=float, default=15.0, help="schedule, seconds")
     parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--out", type=Path, default=REPO / "reports")
+    parser.add_argument(
+        "--plot-only", action="store_true", help="redraw the plot from OUT/sync_bench.json"
+    )
     args = parser.parse_args()
+    if args.plot_only:
+        plot(
+            json.loads((args.out / "sync_bench.json").read_text()), args.out / "sync_freshness.png"
+        )
+        return
     result: dict[str, Any] = {"interval_s": args.interval, "trials": args.trials}
     with tempfile.TemporaryDirectory(prefix="supportbot-sync-bench-") as tmp:
         docs = Path(tmp) / "kb"
@@ -200,9 +208,11 @@ def plot(result: dict[str, Any], path: Path) -> None:
             f"{mode}" + (f" (every {result['interval_s']:g} s)" if mode == "scheduled" else "")
         )
         ax.set_xlabel("trial")
-        ax.set_ylabel("seconds until the bot answers from the new state")
+        ax.set_xticks(list(x))
+        ax.set_ylabel("lag, s")
         ax.set_ylim(bottom=0)
         ax.legend(fontsize=8)
+    fig.suptitle("Freshness: seconds from a file change until the bot answers from it")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 

@@ -8,13 +8,17 @@ allows one client per folder, so every test module shares the one engine.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.engine import SupportEngine
+from bot.feedback import FeedbackStore
+from bot.ops import SyncService
 from bot.settings import Settings
+from knowledge.sources.config import SourceConfig
 from tests.fake_openai import FakeOpenAI, start
 
 TESTS = Path(__file__).parent
@@ -44,6 +48,20 @@ def kb_engine(kb_settings: Settings) -> Iterator[SupportEngine]:
     engine.kb.ingest([KB / "public"], audience="public", progress=False)
     engine.kb.ingest([KB / "internal"], audience="internal", progress=False)
     yield engine
+    engine.close()
+
+
+@pytest.fixture
+def office_sync(tmp_path: Path) -> Iterator[SyncService]:
+    """A sync service over a fresh engine of its own (a temporary index) with one folder
+    source, ``office``: a copy of ``tests/data/office`` (five documents)."""
+    docs = tmp_path / "office-docs"
+    shutil.copytree(TESTS / "data" / "office", docs)
+    engine = SupportEngine.from_settings(make_settings(tmp_path / "office-data"))
+    store = FeedbackStore(f"sqlite:///{tmp_path / 'office-sync.db'}")
+    source = SourceConfig(id="office", kind="folder", location=str(docs))
+    yield SyncService(engine, store, [source])
+    store.close()
     engine.close()
 
 

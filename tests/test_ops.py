@@ -145,6 +145,7 @@ async def test_admin_commands_check_admins_and_log_refusals(
     assert "no source 'nope'" in await admin.run_sync("slack", "U0ADMIN", "nope")
     none = AdminCommands(None, admins={"slack": ["U0ADMIN"]})
     assert "No sources are configured" in await none.run_sync("slack", "U0ADMIN", None)
+    await service.settled()
 
 
 async def test_cli_sync_hands_the_work_to_the_running_bot(
@@ -185,5 +186,6 @@ async def test_cli_sync_hands_the_work_to_the_running_bot(
         )
     finally:
         await server.stop()
+        await service.settled()
     assert not settings.admin_socket_path.exists()
     assert request_admin(settings.admin_socket_path, {"op": "status"}) is None

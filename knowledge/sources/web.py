@@ -231,6 +231,8 @@ class WebSource:
                         listed.append(u)
                     else:
                         result.ignored.append(Skipped(u, problem))
+                for u in listed[self.config.max_pages :]:
+                    result.ignored.append(Skipped(u, f"over max_pages ({self.config.max_pages})"))
                 listed = listed[: self.config.max_pages]
                 pages = await asyncio.gather(
                     *(self._get(client, gate, u, self._version(known, u)) for u in listed)

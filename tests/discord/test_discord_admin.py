@@ -4,7 +4,6 @@ logged) for anyone but the configured admin users or roles, run for them."""
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +11,7 @@ import pytest
 from discord_harness import EngineSpy, World, make_service, running_bot
 
 from bot.engine import SupportEngine
-from bot.feedback import FeedbackStore
 from bot.ops import AdminCommands, SyncService
-from knowledge.sources.config import SourceConfig
-from tests.conftest import TESTS, make_settings
 
 EPHEMERAL = 64
 
@@ -43,18 +39,17 @@ async def _reply(world: World, interaction: dict[str, Any]) -> tuple[int, str, i
 
 
 async def test_admin_commands_on_discord(
-    world: World, discord_engine: SupportEngine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    world: World,
+    discord_engine: SupportEngine,
+    office_sync: SyncService,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    docs = tmp_path / "docs"
-    shutil.copytree(TESTS / "data" / "office", docs)
-    engine = SupportEngine.from_settings(make_settings(tmp_path / "sync-data"))
-    store = FeedbackStore(f"sqlite:///{tmp_path / 'sync.db'}")
+    engine = office_sync.engine
+    assert isinstance(engine, SupportEngine)
     admin_role = world.fake.guild.bot_role  # a role the guild has
-    sync = SyncService(
-        engine, store, [SourceConfig(id="office", kind="folder", location=str(docs))]
-    )
     admin = AdminCommands(
-        sync,
+        office_sync,
         admins={"discord": [world.bob["id"]]},
         admin_roles={"discord": [str(admin_role)]},
     )
@@ -86,7 +81,6 @@ async def test_admin_commands_on_discord(
             )
             kind, text, flags = await _reply(world, status)
             assert flags & EPHEMERAL and "office (folder, manual): last" in text
+            await office_sync.settled()
     finally:
         service.store.close()
-        store.close()
-        engine.close()
