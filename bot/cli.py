@@ -8,6 +8,7 @@ import getpass
 import logging
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -22,6 +23,7 @@ from bot.settings import Settings
 
 if TYPE_CHECKING:
     from bot.engine import SupportEngine
+    from bot.review.feedback_report import Filters, Overview
     from knowledge.sources import Source
     from knowledge.sources.config import SourceConfig
     from knowledge.sync import SyncReport
@@ -33,6 +35,10 @@ app = typer.Typer(
 )
 serve_app = typer.Typer(help="Run the bot on a chat platform.", no_args_is_help=True)
 app.add_typer(serve_app, name="serve")
+feedback_app = typer.Typer(
+    help="What people thought of the answers: the overview and exports.", no_args_is_help=True
+)
+app.add_typer(feedback_app, name="feedback")
 console = Console()
 
 REPO = Path(__file__).resolve().parent.parent  # the checkout (installed in editable mode)
@@ -46,6 +52,7 @@ SAMPLE_QUESTIONS = (
     "Can I bring my dog to the office?",  # not in the documents: the bot abstains
 )
 
+DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 AudienceOpt = Annotated[
     str, typer.Option("--audience", "-a", help="public (never sees internal sources) or internal.")
 ]
@@ -627,6 +634,184 @@ def bench(
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result.as_dict(), indent=2))
+
+
+SinceOpt = Annotated[
+    datetime | None,
+    typer.Option("--since", help="From this UTC date or time (inclusive).", formats=DATE_FORMATS),
+]
+UntilOpt = Annotated[
+    datetime | None,
+    typer.Option("--until", help="Up to this UTC date or time (exclusive).", formats=DATE_FORMATS),
+]
+VoteOpt = Annotated[
+    str | None, typer.Option("--vote", help="Only answers with a vote: up, down, none or any.")
+]
+
+
+def _filters(
+    since: datetime | None,
+    until: datetime | None,
+    vote: str | None,
+    platform: str | None,
+    channel: str | None,
+    audience: str | None,
+    abstained: bool | None,
+) -> Filters:
+    from bot.review.feedback_report import Filters
+
+    if vote not in (None, "up", "down", "none", "any"):
+        raise _fail("--vote must be up, down, none or any")
+    utc = [
+        d.replace(tzinfo=UTC) if d is not None and d.tzinfo is None else d for d in (since, until)
+    ]
+    return Filters(
+        since=utc[0],
+        until=utc[1],
+        vote=vote,  # type: ignore[arg-type]
+        platform=platform,
+        channel=channel,
+        audience=audience,
+        abstained=abstained,
+    )
+
+
+PlatformOpt = Annotated[str | None, typer.Option("--platform", help="slack, discord or console.")]
+ChannelOpt = Annotated[str | None, typer.Option("--channel", help="A channel id.")]
+AudienceFilterOpt = Annotated[str | None, typer.Option("--audience", help="public or internal.")]
+AbstainedOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--abstained/--answered", help="Only abstentions, or only answers.", show_default=False
+    ),
+]
+
+
+@feedback_app.command("stats")
+def feedback_stats_command(
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    vote: VoteOpt = None,
+    platform: PlatformOpt = None,
+    channel: ChannelOpt = None,
+    audience: AudienceFilterOpt = None,
+    abstained: AbstainedOpt = None,
+    by: Annotated[str, typer.Option("--by", help="Trend per day or week.")] = "day",
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Also draw the trend to this PNG or SVG file.")
+    ] = None,
+) -> None:
+    """The overview: questions, answered and abstained, 👍/👎 and satisfaction, the share of
+    answers voted on, degraded answers, latency p50/p95, and the same per day or week."""
+    from rich.table import Table
+
+    from bot.feedback import FeedbackStore
+    from bot.review.feedback_report import OVERVIEW_METRICS, feedback_stats
+
+    if by not in ("day", "week"):
+        raise _fail("--by must be day or week")
+    filters = _filters(since, until, vote, platform, channel, audience, abstained)
+    store = FeedbackStore(_settings().resolved_database_url)
+    try:
+        stats = asyncio.run(feedback_stats(store, filters, bucket=by))  # type: ignore[arg-type]
+    finally:
+        store.close()
+
+    def cell(o: Overview, unit: str, key: str) -> str:
+        value = o.get(key)
+        if value is None:
+            return "–"
+        if unit == "share":
+            return f"{100 * value:.1f} %"
+        if unit == "ms":
+            return f"{value:,.0f} ms"
+        return f"{value:,}"
+
+    table = Table(title="Feedback overview")
+    table.add_column("period")
+    for m in OVERVIEW_METRICS:
+        table.add_column(m.label, justify="right")
+    for start, o in stats.trend:
+        label = start.strftime("%Y-%m-%d") + (" (week)" if by == "week" else "")
+        table.add_row(label, *(cell(o, m.unit, m.key) for m in OVERVIEW_METRICS))
+    table.add_row(
+        "all", *(cell(stats.total, m.unit, m.key) for m in OVERVIEW_METRICS), style="bold"
+    )
+    console.print(table)
+    if plot is not None:
+        _plot_trend(stats.trend, plot)
+        console.print(f"wrote {escape(str(plot))}")
+
+
+def _plot_trend(trend: Sequence[tuple[datetime, Overview]], path: Path) -> None:
+    """Questions (bars: answered, abstained) and satisfaction (line) per period."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    days = [float(mdates.date2num(d)) for d, _ in trend]
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    answered = [o.answered for _, o in trend]
+    ax.bar(days, answered, label="answered", color="#4c72b0")
+    ax.bar(
+        days, [o.abstained for _, o in trend], bottom=answered, label="abstained", color="#dd8452"
+    )
+    ax.set_ylabel("questions")
+    right = ax.twinx()
+    nan = float("nan")
+    satisfaction: list[float] = [
+        nan if o.satisfaction is None else o.satisfaction for _, o in trend
+    ]
+    right.plot(days, satisfaction, "o-", color="#55a868", label="satisfaction")
+    right.set_ylim(0, 1)
+    right.set_ylabel("satisfaction (👍 share)")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+
+
+@feedback_app.command("export")
+def feedback_export_command(
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    vote: VoteOpt = None,
+    platform: PlatformOpt = None,
+    channel: ChannelOpt = None,
+    audience: AudienceFilterOpt = None,
+    abstained: AbstainedOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv or jsonl.")] = "csv",
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write here instead of standard output.")
+    ] = None,
+    mask_users: Annotated[
+        bool, typer.Option("--mask-users", help="Replace user ids by stable pseudonyms (PII).")
+    ] = False,
+) -> None:
+    """Export the filtered answers with their votes and comments (one row per vote), as CSV or
+    JSON Lines, e.g. every 👎 of last week: --since 2026-11-23 --vote down."""
+    from bot.feedback import FeedbackStore
+    from bot.review.feedback_report import export_rows, to_csv, to_jsonl
+
+    if fmt not in ("csv", "jsonl"):
+        raise _fail("--format must be csv or jsonl")
+    filters = _filters(since, until, vote, platform, channel, audience, abstained)
+    store = FeedbackStore(_settings().resolved_database_url)
+    try:
+        rows = asyncio.run(export_rows(store, filters, mask_users=mask_users))
+    finally:
+        store.close()
+    text = to_csv(rows) if fmt == "csv" else to_jsonl(rows)
+    if out is None:
+        sys.stdout.write(text)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    console.print(f"wrote {len(rows)} rows to {escape(str(out))}")
 
 
 @serve_app.command("slack")

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -35,7 +36,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -227,8 +228,12 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def make_engine(url: str) -> Engine:
-    """Create the SQLAlchemy engine for ``url`` (SQLite gets WAL, a busy timeout and threads)."""
+    """Create the SQLAlchemy engine for ``url`` (SQLite gets WAL, a busy timeout and threads,
+    and its file's folder is created)."""
     if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -255,6 +260,11 @@ class FeedbackStore:
                 return fn(session)
 
         return await asyncio.to_thread(work)
+
+    async def read(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` with a session in a worker thread (for reports over the tables, e.g.
+        :mod:`bot.review.feedback_report`)."""
+        return await self._run(fn)
 
     def _insert(self, table: Any) -> Any:
         dialect = self._engine.dialect.name

@@ -1,0 +1,1 @@
+"""What support leads read from the feedback store: filters, the overview, exports."""
