@@ -39,6 +39,10 @@ feedback_app = typer.Typer(
     help="What people thought of the answers: the overview and exports.", no_args_is_help=True
 )
 app.add_typer(feedback_app, name="feedback")
+review_app = typer.Typer(
+    help="The support leads' web console: overview, answers, detail, curation, exports."
+)
+app.add_typer(review_app, name="review")
 console = Console()
 
 REPO = Path(__file__).resolve().parent.parent  # the checkout (installed in editable mode)
@@ -812,6 +816,78 @@ def feedback_export_command(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     console.print(f"wrote {len(rows)} rows to {escape(str(out))}")
+
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+@review_app.callback(invoke_without_command=True)
+def review(
+    ctx: typer.Context,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Listen address (default: review_host).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", help="Port (default: review_port, 8765).")
+    ] = None,
+) -> None:
+    """Run the review console (reads the feedback database; runs beside a serving bot).
+    Log in as a user made with 'supportbot review add-user NAME'."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import uvicorn
+
+    from bot.feedback import FeedbackStore
+    from bot.review.app import create_app
+    from bot.review.auth import load_users, session_secret
+
+    settings = _settings()
+    host = host or settings.review_host
+    users = load_users(settings.review_users_path)
+    if not users:
+        raise _fail(
+            "no console users yet: add one with 'supportbot review add-user NAME' (login is "
+            "always required)"
+        )
+    secret = settings.review_secret_key.get_secret_value() if settings.review_secret_key else None
+    store = FeedbackStore(settings.resolved_database_url)
+    web = create_app(
+        store,
+        users=users,
+        secret_key=session_secret(secret, settings.data_dir),
+        mask_users=settings.review_mask_users,
+        https_only=host not in LOOPBACK,
+    )
+    console.print(f"Review console on http://{host}:{port or settings.review_port}/")
+    try:
+        uvicorn.run(web, host=host, port=port or settings.review_port, log_level="warning")
+    finally:
+        store.close()
+
+
+@review_app.command("add-user")
+def review_add_user(
+    name: Annotated[str, typer.Argument(help="The user's login name.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Add a console user (or change their password); the argon2id hash goes to
+    data_dir/review_users.json (mode 0600)."""
+    from bot.review.auth import add_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"Password for {name}: ")
+        if getpass.getpass("Again: ") != password:
+            raise _fail("the passwords differ")
+    settings = _settings()
+    try:
+        add_user(settings.review_users_path, name, password)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"User {escape(name)} saved in {escape(str(settings.review_users_path))}.")
 
 
 @serve_app.command("slack")

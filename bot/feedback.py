@@ -131,6 +131,36 @@ class SyncRunRow(Base):
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
+CURATION_ACTIONS = ("verified", "corrected", "wrong", "dismissed")
+
+
+class CurationRow(Base):
+    """A support lead's decision on an answer: ``verified``, ``corrected`` (with the corrected
+    text and the citations chosen from the retrieved sources), ``wrong`` or ``dismissed``."""
+
+    __tablename__ = "curations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    answer_id: Mapped[str] = mapped_column(ForeignKey("answers.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    citations: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    reviewer: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+@dataclass(frozen=True)
+class CurationRecord:
+    """A stored curation (see :meth:`FeedbackStore.curate`)."""
+
+    answer_id: str
+    action: str
+    text: str | None
+    citations: list[dict[str, Any]]
+    reviewer: str
+    created_at: datetime
+
+
 @dataclass(frozen=True)
 class SyncRunRecord:
     """A stored sync run of one source (see :meth:`FeedbackStore.sync_runs`). ``error`` is the
@@ -434,6 +464,60 @@ class FeedbackStore:
         )
         # RETURNING yields a row only when this call inserted it (rowcount is unreliable here).
         return await self._run(lambda s: s.execute(stmt).first() is not None)
+
+    # -- curation -----------------------------------------------------------------------------
+    async def curate(
+        self,
+        answer_id: str,
+        action: str,
+        *,
+        reviewer: str,
+        text: str | None = None,
+        citations: Sequence[dict[str, Any]] = (),
+    ) -> None:
+        """Record a lead's decision on an answer (every decision is kept, newest wins).
+
+        Raises:
+            ValueError: an unknown action, or ``corrected`` without a text.
+            KeyError: no answer with that id.
+        """
+        if action not in CURATION_ACTIONS:
+            raise ValueError(f"unknown curation action {action!r}")
+        if action == "corrected" and not (text or "").strip():
+            raise ValueError("a correction needs the corrected answer")
+        row = CurationRow(
+            answer_id=answer_id,
+            action=action,
+            text=(text or "").strip() or None,
+            citations=list(citations),
+            reviewer=reviewer,
+            created_at=_now(),
+        )
+
+        def work(s: Session) -> None:
+            if s.get(AnswerRow, answer_id) is None:
+                raise KeyError(answer_id)
+            s.add(row)
+
+        await self._run(work)
+
+    async def curations(self, answer_id: str) -> list[CurationRecord]:
+        """Decisions on an answer, oldest first."""
+        stmt = (
+            select(CurationRow)
+            .where(CurationRow.answer_id == answer_id)
+            .order_by(CurationRow.created_at, CurationRow.id)
+        )
+
+        def work(s: Session) -> list[CurationRecord]:
+            return [
+                CurationRecord(
+                    r.answer_id, r.action, r.text, list(r.citations or []), r.reviewer, r.created_at
+                )
+                for r in s.scalars(stmt)
+            ]
+
+        return await self._run(work)
 
     # -- sync history -------------------------------------------------------------------------
     async def record_sync(

@@ -119,6 +119,21 @@ class Settings(KnowledgeSettings):
         description="Discord role ids whose members are allowed the admin commands.",
     )
 
+    # -- Review console (bot.review) ----------------------------------------------------------
+    review_host: str = Field(
+        default="127.0.0.1",
+        description="Where 'supportbot review' listens; a non-loopback address needs users.",
+    )
+    review_port: int = Field(default=8765, description="Port of the review console.")
+    review_secret_key: SecretStr | None = Field(
+        default=None,
+        description="Signs the console's session cookies; unset = a random key kept in "
+        "data_dir/review_secret (mode 0600).",
+    )
+    review_mask_users: bool = Field(
+        default=False, description="Show user ids as stable pseudonyms in the console and exports."
+    )
+
     # -- Slack (bot.platforms.slack) --------------------------------------------------------
     slack_mode: Literal["socket", "http"] = Field(
         default="socket", description="socket = Socket Mode (app token); http = Events API."
@@ -168,6 +183,12 @@ class Settings(KnowledgeSettings):
         default_factory=list,
         description="Forum or text channel ids whose new posts/threads are answered automatically.",
     )
+
+    @property
+    def review_users_path(self) -> Path:
+        """The console's users and their argon2 password hashes (``supportbot review
+        add-user``)."""
+        return self.data_dir / "review_users.json"
 
     @property
     def admin_socket_path(self) -> Path:

@@ -305,3 +305,84 @@ def _citation_text(c: dict[str, Any]) -> str:
         f", p. {c['page']}" if c.get("page") else (f", {c['section']}" if c.get("section") else "")
     )
     return f"[{c['number']}] {c['title']}{where} <{c['uri']}>"
+
+
+# -- the answers list ---------------------------------------------------------------------------
+Sort = Literal["newest", "oldest", "slowest", "most_down"]
+SORTS: tuple[Sort, ...] = ("newest", "oldest", "slowest", "most_down")
+
+
+@dataclass(frozen=True)
+class AnswerSummary:
+    """One row of the answers list."""
+
+    id: str
+    created_at: datetime
+    platform: str
+    channel_id: str | None
+    audience: str
+    question: str
+    abstained: bool
+    degraded: bool
+    generator: str
+    latency_ms: float
+    up: int
+    down: int
+
+
+async def list_answers(
+    store: FeedbackStore,
+    filters: Filters = Filters(),
+    *,
+    sort: Sort = "newest",
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[AnswerSummary], int]:
+    """A page (1-based) of the filtered answers, sorted in SQL, and the number of matches."""
+    columns = (
+        AnswerRow.id,
+        AnswerRow.created_at,
+        AnswerRow.platform,
+        AnswerRow.channel_id,
+        AnswerRow.audience,
+        AnswerRow.question,
+        AnswerRow.abstained,
+        AnswerRow.degraded,
+        AnswerRow.generator,
+        AnswerRow.latency_ms,
+    )
+    stmt, _ = _filtered(columns, filters)
+    order: dict[str, tuple[Any, ...]] = {
+        "newest": (AnswerRow.created_at.desc(),),
+        "oldest": (AnswerRow.created_at.asc(),),
+        "slowest": (AnswerRow.latency_ms.desc(),),
+        "most_down": (stmt.selected_columns.down.desc(), AnswerRow.created_at.desc()),
+    }
+    paged = (
+        stmt.order_by(*order[sort], AnswerRow.id)
+        .limit(per_page)
+        .offset((max(page, 1) - 1) * per_page)
+    )
+    counted = select(func.count()).select_from(stmt.subquery())
+
+    def work(s: Session) -> tuple[list[AnswerSummary], int]:
+        rows = [
+            AnswerSummary(
+                r.id,
+                r.created_at,
+                r.platform,
+                r.channel_id,
+                r.audience,
+                r.question,
+                bool(r.abstained),
+                bool(r.degraded),
+                r.generator,
+                float(r.latency_ms),
+                int(r.up),
+                int(r.down),
+            )
+            for r in s.execute(paged)
+        ]
+        return rows, int(s.execute(counted).scalar_one())
+
+    return await store.read(work)

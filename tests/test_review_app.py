@@ -1,0 +1,153 @@
+"""The review console over HTTP (an ASGI test client): login, CSRF, every page, filters,
+sorting, pagination, exports and curation; on SQLite (the store's own tests cover PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.feedback import FeedbackStore
+from bot.review.app import create_app
+from bot.review.auth import add_user, load_users
+from bot.review.feedback_report import mask
+from tests.test_feedback_report import seed
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def console(tmp_path: Path) -> Iterator[tuple[TestClient, FeedbackStore, list[str]]]:
+    store = FeedbackStore(f"sqlite:///{tmp_path / 'fb.db'}")
+    ids = asyncio.run(seed(store, "C1"))
+    users_file = tmp_path / "users.json"
+    add_user(users_file, "lead", PASSWORD)
+    assert oct(users_file.stat().st_mode & 0o777) == "0o600"
+    assert PASSWORD not in users_file.read_text()
+    app = create_app(store, users=load_users(users_file), secret_key="test-secret")
+    with TestClient(app) as client:
+        yield client, store, ids
+    store.close()
+
+
+def csrf_of(html: str) -> str:
+    m = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert m, "the page has a CSRF field"
+    return m.group(1)
+
+
+def log_in(client: TestClient, password: str = PASSWORD) -> int:
+    form = client.get("/login").text
+    r = client.post(
+        "/login",
+        data={"username": "lead", "password": password, "csrf": csrf_of(form), "next": "/answers"},
+        follow_redirects=False,
+    )
+    return r.status_code
+
+
+def test_anonymous_requests_go_to_the_login(
+    console: tuple[TestClient, FeedbackStore, list[str]],
+) -> None:
+    client, _, ids = console
+    for path in ("/", "/answers", f"/answers/{ids[0]}", "/export.csv"):
+        r = client.get(path, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")
+    cookie = client.get("/login").headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+
+
+def test_login_failure_throttle_and_missing_csrf(
+    console: tuple[TestClient, FeedbackStore, list[str]],
+) -> None:
+    client, _, _ = console
+    r = client.post("/login", data={"username": "lead", "password": PASSWORD, "csrf": ""})
+    assert r.status_code == 403 and "CSRF" in r.text
+    assert log_in(client, "wrong password") == 401
+    assert client.get("/", follow_redirects=False).status_code == 303  # still anonymous
+    for _ in range(4):
+        log_in(client, "wrong again")
+    assert log_in(client) == 429  # even the right password, after five failures
+    assert PASSWORD not in client.get("/login").text
+
+
+def test_pages_filters_and_exports(console: tuple[TestClient, FeedbackStore, list[str]]) -> None:
+    client, _, ids = console
+    assert log_in(client) == 303
+    overview = client.get("/").text
+    assert 'data-key="questions">4<' in overview and 'data-key="satisfaction">50.0 %<' in overview
+    assert "<svg" in overview and "2026-11-02" in overview
+    assert 'data-key="questions">2<' in client.get("/?since=2026-11-03").text
+    assert client.get("/?since=yesterday").status_code == 400
+
+    listing = client.get("/answers").text
+    assert "(4)" in listing and all(f"/answers/{i}" in listing for i in ids)
+    down = client.get("/answers?vote=down").text
+    assert "(2)" in down and f"/answers/{ids[1]}" in down and f"/answers/{ids[0]}" not in down
+    slowest = client.get("/answers?sort=slowest").text
+    assert slowest.index(f"/answers/{ids[3]}") < slowest.index(f"/answers/{ids[0]}")
+    assert "(1)" in client.get("/answers?abstained=yes").text
+    assert "(1)" in client.get("/answers?q=question+2").text
+
+    detail = client.get(f"/answers/{ids[1]}").text
+    assert "wrong plan" in detail and "Thirty days [1]." in detail and "Not reviewed yet" in detail
+    assert client.get(f"/answers/{uuid.uuid4()}").status_code == 404
+
+    r = client.get("/export.csv?vote=down")
+    assert r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert {row["answer_id"] for row in rows} == {ids[1], ids[3]}
+    assert client.get("/export.jsonl").text.count("\n") == 5
+
+
+def test_curation(console: tuple[TestClient, FeedbackStore, list[str]]) -> None:
+    client, store, ids = console
+    assert log_in(client) == 303
+    page = client.get(f"/answers/{ids[1]}").text
+    token = csrf_of(page)
+    r = client.post(
+        f"/answers/{ids[1]}/curate", data={"action": "verified"}, follow_redirects=False
+    )
+    assert r.status_code == 403  # no CSRF token
+    r = client.post(
+        f"/answers/{ids[1]}/curate",
+        data={"action": "corrected", "text": "Sixty days [1].", "cite": "c1", "csrf": token},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert (
+        client.post(
+            f"/answers/{ids[1]}/curate", data={"action": "corrected", "text": " ", "csrf": token}
+        ).status_code
+        == 400
+    )
+    client.post(f"/answers/{ids[1]}/curate", data={"action": "verified", "csrf": token})
+    (corrected, verified) = asyncio.run(store.curations(ids[1]))
+    assert (corrected.action, corrected.text, corrected.reviewer) == (
+        "corrected",
+        "Sixty days [1].",
+        "lead",
+    )
+    assert [c["chunk_id"] for c in corrected.citations] == ["c1"] and verified.action == "verified"
+    detail = client.get(f"/answers/{ids[1]}").text
+    assert "Sixty days [1]." in detail and "verified" in detail
+
+
+def test_masked_user_ids(tmp_path: Path) -> None:
+    store = FeedbackStore(f"sqlite:///{tmp_path / 'fb.db'}")
+    ids = asyncio.run(seed(store, "C1"))
+    add_user(tmp_path / "u.json", "lead", PASSWORD)
+    app = create_app(store, users=load_users(tmp_path / "u.json"), secret_key="s", mask_users=True)
+    with TestClient(app) as client:
+        assert log_in(client) == 303
+        detail = client.get(f"/answers/{ids[1]}").text
+        assert "U_C" not in detail and mask("U_C") in detail and "U_ASKER" not in detail
+        assert "U_A" not in client.get("/export.csv").text
+    store.close()
