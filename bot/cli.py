@@ -770,7 +770,7 @@ def _plot_trend(trend: Sequence[tuple[datetime, Overview]], path: Path) -> None:
     ]
     right.plot(days, satisfaction, "o-", color="#55a868", label="satisfaction")
     right.set_ylim(0, 1)
-    right.set_ylabel("satisfaction (👍 share)")
+    right.set_ylabel("satisfaction (share of up-votes)")
     ax.legend(loc="upper left", fontsize=8)
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
     fig.autofmt_xdate()

@@ -291,6 +291,11 @@ class FeedbackStore:
 
         return await asyncio.to_thread(work)
 
+    @property
+    def dialect(self) -> str:
+        """The database: ``sqlite`` or ``postgresql``."""
+        return str(self._engine.dialect.name)
+
     async def read(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn`` with a session in a worker thread (for reports over the tables, e.g.
         :mod:`bot.review.feedback_report`)."""

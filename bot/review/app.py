@@ -15,6 +15,7 @@ runs beside a bot that holds the embedded index.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import io
 import secrets
@@ -109,26 +110,30 @@ def permalink(platform: str, message_ref: str | None) -> str | None:
 
 
 def trend_svg(trend: list[tuple[datetime, Overview]]) -> str:
-    """Questions per period (answered and abstained) and satisfaction, as an inline SVG."""
+    """Questions per period (answered and abstained) and satisfaction, as an inline SVG (the
+    same figures draw the same SVG: matplotlib takes ~0.3 s, so drawings are cached)."""
     if not trend:
         return ""
+    return _draw_trend(tuple((d, o.answered, o.abstained, o.satisfaction) for d, o in trend))
+
+
+@functools.lru_cache(maxsize=64)
+def _draw_trend(points: tuple[tuple[datetime, int, int, float | None], ...]) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
-    days = [float(mdates.date2num(d)) for d, _ in trend]
+    days = [float(mdates.date2num(p[0])) for p in points]
     fig, ax = plt.subplots(figsize=(8, 2.8))
-    answered = [o.answered for _, o in trend]
+    answered = [p[1] for p in points]
     ax.bar(days, answered, label="answered", color="#4c72b0")
-    ax.bar(
-        days, [o.abstained for _, o in trend], bottom=answered, label="abstained", color="#dd8452"
-    )
+    ax.bar(days, [p[2] for p in points], bottom=answered, label="abstained", color="#dd8452")
     ax.set_ylabel("questions")
     right = ax.twinx()
     nan = float("nan")
-    sat: list[float] = [nan if o.satisfaction is None else o.satisfaction for _, o in trend]
+    sat: list[float] = [nan if p[3] is None else p[3] for p in points]
     right.plot(days, sat, "o-", color="#55a868", label="satisfaction")
     right.set_ylim(0, 1)
     right.set_ylabel("satisfaction")

@@ -80,25 +80,44 @@ class Filters:
     text: str | None = None
 
 
+def _vote_sums() -> Any:
+    """``SELECT answer_id, up, down`` per answer with votes."""
+    return select(
+        VoteRow.answer_id.label("answer_id"),
+        func.sum(case((VoteRow.value == 1, 1), else_=0)).label("up"),
+        func.sum(case((VoteRow.value == -1, 1), else_=0)).label("down"),
+    ).group_by(VoteRow.answer_id)
+
+
 def _vote_totals() -> Any:
-    return (
-        select(
-            VoteRow.answer_id.label("answer_id"),
-            func.sum(case((VoteRow.value == 1, 1), else_=0)).label("up"),
-            func.sum(case((VoteRow.value == -1, 1), else_=0)).label("down"),
-        )
-        .group_by(VoteRow.answer_id)
-        .subquery()
-    )
+    return _vote_sums().subquery()
 
 
-def _filtered(columns: Sequence[Any], f: Filters) -> tuple[Select[Any], Any]:
-    votes = _vote_totals()
-    up = func.coalesce(votes.c.up, 0)
-    down = func.coalesce(votes.c.down, 0)
+def _filtered(columns: Sequence[Any], f: Filters, *, votes: bool = True) -> tuple[Select[Any], Any]:
+    """``SELECT columns, up, down`` over the filtered answers (vote totals joined); with
+    ``votes=False`` and no vote filter, the answers alone (no join, for paging)."""
+    if not votes and f.vote is None:
+        return _where(select(*columns), f), None
+    totals = _vote_totals()
+    up = func.coalesce(totals.c.up, 0)
+    down = func.coalesce(totals.c.down, 0)
     stmt = select(*columns, up.label("up"), down.label("down")).outerjoin(
-        votes, votes.c.answer_id == AnswerRow.id
+        totals, totals.c.answer_id == AnswerRow.id
     )
+    stmt = _where(stmt, f)
+    if f.vote == "up":
+        stmt = stmt.where(up > 0)
+    elif f.vote == "down":
+        stmt = stmt.where(down > 0)
+    elif f.vote == "none":
+        stmt = stmt.where(up + down == 0)
+    elif f.vote == "any":
+        stmt = stmt.where(up + down > 0)
+    return stmt, totals
+
+
+def _where(stmt: Select[Any], f: Filters) -> Select[Any]:
+    """The filters on the answers' own columns."""
     if f.since is not None:
         stmt = stmt.where(AnswerRow.created_at >= f.since)
     if f.until is not None:
@@ -115,15 +134,7 @@ def _filtered(columns: Sequence[Any], f: Filters) -> tuple[Select[Any], Any]:
             stmt = stmt.where(column == value)
     if f.text:
         stmt = stmt.where(AnswerRow.question.ilike(f"%{f.text}%"))
-    if f.vote == "up":
-        stmt = stmt.where(up > 0)
-    elif f.vote == "down":
-        stmt = stmt.where(down > 0)
-    elif f.vote == "none":
-        stmt = stmt.where(up + down == 0)
-    elif f.vote == "any":
-        stmt = stmt.where(up + down > 0)
-    return stmt, votes
+    return stmt
 
 
 @dataclass(frozen=True)
@@ -147,25 +158,15 @@ class Overview:
         return value
 
 
-def _overview(rows: Sequence[Any]) -> Overview:
-    if not rows:
-        return Overview()
-    up = sum(int(r.up) for r in rows)
-    down = sum(int(r.down) for r in rows)
-    latencies = np.array([float(r.latency_ms) for r in rows])
-    abstained = sum(1 for r in rows if r.abstained)
-    return Overview(
-        questions=len(rows),
-        answered=len(rows) - abstained,
-        abstained=abstained,
-        up=up,
-        down=down,
-        satisfaction=up / (up + down) if up + down else None,
-        voted_share=sum(1 for r in rows if r.up or r.down) / len(rows),
-        degraded=sum(1 for r in rows if r.degraded),
-        latency_p50_ms=float(np.percentile(latencies, 50, method="inverted_cdf")),
-        latency_p95_ms=float(np.percentile(latencies, 95, method="inverted_cdf")),
-    )
+def _bucket_sql(dialect: str, bucket: Bucket) -> Any:
+    """The UTC day, or the Monday of the ISO week, of ``created_at`` as ``YYYY-MM-DD``,
+    computed by the database (no datetime parsing per row in Python)."""
+    col = AnswerRow.created_at
+    if dialect == "sqlite":  # SQLAlchemy stores UTC "YYYY-MM-DD HH:MM:SS.ffffff" text
+        if bucket == "day":
+            return func.strftime("%Y-%m-%d", col)
+        return func.date(col, "-6 days", "weekday 1")  # back 6 days, then on to a Monday
+    return func.to_char(func.date_trunc(bucket, func.timezone("UTC", col)), "YYYY-MM-DD")
 
 
 def bucket_start(when: datetime, bucket: Bucket) -> datetime:
@@ -184,27 +185,79 @@ class FeedbackStats:
     trend: list[tuple[datetime, Overview]] = field(default_factory=list)
 
 
+def _percentile(sorted_values: np.ndarray, p: int) -> float:
+    """The nearest-rank ``p``-th percentile of sorted values (numpy's ``inverted_cdf``)."""
+    return float(sorted_values[max(0, -(-p * len(sorted_values) // 100) - 1)])
+
+
 async def feedback_stats(
     store: FeedbackStore, filters: Filters = Filters(), *, bucket: Bucket = "day"
 ) -> FeedbackStats:
-    """Compute the overview and its trend in one query over the filtered answers."""
-    columns = (
-        AnswerRow.created_at,
-        AnswerRow.abstained,
-        AnswerRow.degraded,
-        AnswerRow.latency_ms,
+    """Compute the overview and its trend with two queries: the filtered answers' period
+    (computed by the database), abstained, degraded and latency, read as plain values without
+    the votes; and the votes on them grouped by period. numpy does the rest."""
+    period = _bucket_sql(store.dialect, bucket).label("bucket")
+    stmt, _ = _filtered(
+        (AnswerRow.id, period, AnswerRow.abstained, AnswerRow.degraded, AnswerRow.latency_ms),
+        filters,
+        votes=False,  # joined only when a vote filter needs it
     )
-    stmt, _ = _filtered(columns, filters)
+    f = stmt.subquery()
+    one = lambda cond: func.sum(case((cond, 1), else_=0))  # noqa: E731
+    vote_counts = (
+        select(
+            f.c.bucket,
+            one(VoteRow.value == 1),
+            one(VoteRow.value == -1),
+            func.count(func.distinct(VoteRow.answer_id)),
+        )
+        .join(f, f.c.id == VoteRow.answer_id)
+        .group_by(f.c.bucket)
+    )
+    rows_stmt = select(f.c.bucket, f.c.abstained, f.c.degraded, f.c.latency_ms)
 
-    def work(s: Session) -> list[Any]:
-        return list(s.execute(stmt))
+    def work(s: Session) -> tuple[list[Any], dict[str, tuple[int, int, int]]]:
+        voted = {str(r[0]): (int(r[1]), int(r[2]), int(r[3])) for r in s.execute(vote_counts)}
+        return list(s.execute(rows_stmt)), voted
 
-    rows = await store.read(work)
-    groups: dict[datetime, list[Any]] = {}
-    for r in rows:
-        groups.setdefault(bucket_start(r.created_at, bucket), []).append(r)
-    trend = [(k, _overview(v)) for k, v in sorted(groups.items())]
-    return FeedbackStats(filters, _overview(rows), trend)
+    rows, voted = await store.read(work)
+    if not rows:
+        return FeedbackStats(filters, Overview(), [])
+    buckets, abstained, degraded, latency = zip(*rows, strict=True)
+    keys, group = np.unique(np.asarray(buckets, dtype=str), return_inverse=True)
+    abst = np.asarray(abstained, dtype=bool)
+    degr = np.asarray(degraded, dtype=bool)
+    lat = np.asarray(latency, dtype=float)
+
+    def overview(idx: np.ndarray, votes: tuple[int, int, int]) -> Overview:
+        n = len(idx)
+        up, down, answers_voted = votes
+        ordered = np.sort(lat[idx])
+        n_abst = int(abst[idx].sum())
+        return Overview(
+            questions=n,
+            answered=n - n_abst,
+            abstained=n_abst,
+            up=up,
+            down=down,
+            satisfaction=up / (up + down) if up + down else None,
+            voted_share=answers_voted / n,
+            degraded=int(degr[idx].sum()),
+            latency_p50_ms=_percentile(ordered, 50),
+            latency_p95_ms=_percentile(ordered, 95),
+        )
+
+    # One stable sort by period, then each period is a slice (not a mask over every row).
+    order = np.argsort(group, kind="stable")
+    bounds = np.searchsorted(group[order], np.arange(len(keys) + 1))
+    trend = []
+    for i, key in enumerate(keys):
+        start = datetime.fromisoformat(str(key)[:10]).replace(tzinfo=UTC)
+        idx = order[bounds[i] : bounds[i + 1]]
+        trend.append((start, overview(idx, voted.get(str(key), (0, 0, 0)))))
+    up_all, down_all, voted_all = (sum(v[j] for v in voted.values()) for j in range(3))
+    total = overview(np.arange(len(lat)), (up_all, down_all, voted_all))
+    return FeedbackStats(filters, total, trend)
 
 
 # -- exports ------------------------------------------------------------------------------------
@@ -351,12 +404,17 @@ async def list_answers(
         AnswerRow.generator,
         AnswerRow.latency_ms,
     )
-    stmt, _ = _filtered(columns, filters)
+    # Paging by date or latency without a vote filter reads the answers alone, and the votes
+    # of the page's 50 answers after; otherwise the vote totals are joined and sorted on.
+    joined = filters.vote is not None or sort == "most_down"
+    stmt, _ = _filtered(columns, filters, votes=joined)
     order: dict[str, tuple[Any, ...]] = {
         "newest": (AnswerRow.created_at.desc(),),
         "oldest": (AnswerRow.created_at.asc(),),
         "slowest": (AnswerRow.latency_ms.desc(),),
-        "most_down": (stmt.selected_columns.down.desc(), AnswerRow.created_at.desc()),
+        "most_down": (
+            (stmt.selected_columns.down.desc(), AnswerRow.created_at.desc()) if joined else ()
+        ),
     }
     paged = (
         stmt.order_by(*order[sort], AnswerRow.id)
@@ -366,7 +424,13 @@ async def list_answers(
     counted = select(func.count()).select_from(stmt.subquery())
 
     def work(s: Session) -> tuple[list[AnswerSummary], int]:
-        rows = [
+        rows = list(s.execute(paged))
+        if joined:
+            votes = {r.id: (int(r.up), int(r.down)) for r in rows}
+        else:
+            page_votes = _vote_sums().where(VoteRow.answer_id.in_([r.id for r in rows]))
+            votes = {t.answer_id: (int(t.up), int(t.down)) for t in s.execute(page_votes)}
+        out = [
             AnswerSummary(
                 r.id,
                 r.created_at,
@@ -378,11 +442,10 @@ async def list_answers(
                 bool(r.degraded),
                 r.generator,
                 float(r.latency_ms),
-                int(r.up),
-                int(r.down),
+                *votes.get(r.id, (0, 0)),
             )
-            for r in s.execute(paged)
+            for r in rows
         ]
-        return rows, int(s.execute(counted).scalar_one())
+        return out, int(s.execute(counted).scalar_one())
 
     return await store.read(work)
