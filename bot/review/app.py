@@ -40,9 +40,11 @@ from bot.review.feedback_report import (
     feedback_stats,
     list_answers,
     mask,
+    source_usage,
     to_csv,
     to_jsonl,
 )
+from bot.review.gaps import DEFAULT_DISTANCE, Embed, knowledge_gaps
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 PER_PAGE = 50
@@ -154,6 +156,8 @@ def create_app(
     secret_key: str,
     mask_users: bool = False,
     https_only: bool = False,
+    embed: Embed | None = None,
+    gap_distance: float = DEFAULT_DISTANCE,
 ) -> FastAPI:
     """The console over ``store``.
 
@@ -162,6 +166,9 @@ def create_app(
         secret_key: signs the session cookie.
         mask_users: show user ids as pseudonyms (:func:`bot.review.feedback_report.mask`).
         https_only: mark the session cookie ``Secure`` (behind TLS).
+        embed: the embedding model's encode function, for the knowledge gaps page (called in a
+            worker thread); ``None`` shows that page without groups.
+        gap_distance: where the gap clustering stops merging (:mod:`bot.review.gaps`).
     """
     app = FastAPI(title="supportbot review", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(
@@ -329,6 +336,26 @@ def create_app(
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
         return RedirectResponse(f"/answers/{answer_id}", 303)
+
+    @app.get("/gaps", response_class=HTMLResponse)
+    async def gaps(request: Request) -> HTMLResponse:
+        who(request)
+        params = dict(request.query_params)
+        groups = None
+        if embed is not None:
+            groups = await knowledge_gaps(store, embed, filters_from(params), distance=gap_distance)
+        return render(request, "gaps.html", groups=groups, params=params)
+
+    @app.get("/sources", response_class=HTMLResponse)
+    async def sources(request: Request) -> HTMLResponse:
+        who(request)
+        params = dict(request.query_params)
+        uses = await source_usage(store, filters_from(params))
+        most_down = sorted((u for u in uses if u.down), key=lambda u: (-u.down, u.doc_id))[:10]
+        never = [u for u in uses if not u.cited]
+        return render(
+            request, "sources.html", uses=uses, most_down=most_down, never=never, params=params
+        )
 
     @app.get("/export.{fmt}")
     async def export(request: Request, fmt: str) -> Response:

@@ -93,7 +93,9 @@ def _vote_totals() -> Any:
     return _vote_sums().subquery()
 
 
-def _filtered(columns: Sequence[Any], f: Filters, *, votes: bool = True) -> tuple[Select[Any], Any]:
+def filtered_query(
+    columns: Sequence[Any], f: Filters, *, votes: bool = True
+) -> tuple[Select[Any], Any]:
     """``SELECT columns, up, down`` over the filtered answers (vote totals joined); with
     ``votes=False`` and no vote filter, the answers alone (no join, for paging)."""
     if not votes and f.vote is None:
@@ -197,7 +199,7 @@ async def feedback_stats(
     (computed by the database), abstained, degraded and latency, read as plain values without
     the votes; and the votes on them grouped by period. numpy does the rest."""
     period = _bucket_sql(store.dialect, bucket).label("bucket")
-    stmt, _ = _filtered(
+    stmt, _ = filtered_query(
         (AnswerRow.id, period, AnswerRow.abstained, AnswerRow.degraded, AnswerRow.latency_ms),
         filters,
         votes=False,  # joined only when a vote filter needs it
@@ -294,7 +296,7 @@ async def export_rows(
 ) -> list[dict[str, Any]]:
     """One row per vote on the filtered answers (one row with no vote for an answer nobody
     voted on), newest answer first; fields :data:`EXPORT_FIELDS`."""
-    stmt, _ = _filtered((AnswerRow,), filters)
+    stmt, _ = filtered_query((AnswerRow,), filters)
     stmt = stmt.order_by(AnswerRow.created_at.desc(), AnswerRow.id)
 
     def work(s: Session) -> list[dict[str, Any]]:
@@ -407,7 +409,7 @@ async def list_answers(
     # Paging by date or latency without a vote filter reads the answers alone, and the votes
     # of the page's 50 answers after; otherwise the vote totals are joined and sorted on.
     joined = filters.vote is not None or sort == "most_down"
-    stmt, _ = _filtered(columns, filters, votes=joined)
+    stmt, _ = filtered_query(columns, filters, votes=joined)
     order: dict[str, tuple[Any, ...]] = {
         "newest": (AnswerRow.created_at.desc(),),
         "oldest": (AnswerRow.created_at.asc(),),
@@ -449,3 +451,47 @@ async def list_answers(
         return out, int(s.execute(counted).scalar_one())
 
     return await store.read(work)
+
+
+# -- sources ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SourceUse:
+    """How one document served the filtered answers: ``cited`` (answers citing it),
+    ``retrieved`` (answers that retrieved it), and the 👍/👎 on the answers that cite it."""
+
+    doc_id: str
+    title: str
+    cited: int
+    retrieved: int
+    up: int
+    down: int
+
+    @property
+    def satisfaction(self) -> float | None:
+        """``up / (up + down)`` over the answers citing it; ``None`` without votes."""
+        return self.up / (self.up + self.down) if self.up + self.down else None
+
+
+async def source_usage(store: FeedbackStore, filters: Filters | None = None) -> list[SourceUse]:
+    """Every document that the filtered answers retrieved, most cited first (from the
+    citations and retrieved lists each answer stored; documents never retrieved are not
+    known to the feedback database)."""
+    stmt, _ = filtered_query((AnswerRow.citations, AnswerRow.retrieved), filters or Filters())
+
+    def work(s: Session) -> list[Any]:
+        return list(s.execute(stmt))
+
+    stats: dict[str, list[int]] = {}
+    titles: dict[str, str] = {}
+    for citations, retrieved, up, down in await store.read(work):
+        for doc in dict.fromkeys(str(r.get("doc_id")) for r in retrieved or []):
+            stats.setdefault(doc, [0, 0, 0, 0])[1] += 1
+        for c in {str(c.get("doc_id")): c for c in citations or []}.values():
+            doc = str(c.get("doc_id"))
+            titles.setdefault(doc, str(c.get("title") or doc))
+            row = stats.setdefault(doc, [0, 0, 0, 0])
+            row[0] += 1
+            row[2] += int(up)
+            row[3] += int(down)
+    out = [SourceUse(d, titles.get(d, d), *v) for d, v in stats.items()]
+    return sorted(out, key=lambda u: (-u.cited, -u.retrieved, u.doc_id))
