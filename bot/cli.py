@@ -830,20 +830,46 @@ def review(
     port: Annotated[
         int | None, typer.Option("--port", help="Port (default: review_port, 8765).")
     ] = None,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Fill a separate demo database (the sample questions answered, votes simulated "
+            "from the gold labels) and show that; a demo user is made and its password printed.",
+        ),
+    ] = False,
 ) -> None:
     """Run the review console (reads the feedback database; runs beside a serving bot).
     Log in as a user made with 'supportbot review add-user NAME'."""
     if ctx.invoked_subcommand is not None:
         return
+    import secrets
+
     import uvicorn
 
     from bot.feedback import FeedbackStore
     from bot.review.app import create_app
-    from bot.review.auth import load_users, session_secret
+    from bot.review.auth import add_user, load_users, session_secret
 
     settings = _settings()
     host = host or settings.review_host
-    users = load_users(settings.review_users_path)
+    users_path = settings.review_users_path
+    database_url = settings.resolved_database_url
+    if demo:
+        from bot.review.demo import build_demo, demo_database_url, demo_dir
+
+        qa = [DEFAULT_QA / "qa.jsonl", DEFAULT_QA / "qa_dontknows.jsonl"]
+        if not all(p.is_file() for p in qa):
+            raise _fail(f"the demo needs the labelled Contoso questions in {DEFAULT_QA}")
+        n = asyncio.run(build_demo(settings, SAMPLE_KB, qa, console=console))
+        console.print(f"Demo database: {n} simulated answers (never the real database).")
+        database_url = demo_database_url(settings)
+        users_path = demo_dir(settings) / "review_users.json"
+        if not load_users(users_path):
+            password = secrets.token_urlsafe(12)
+            add_user(users_path, "demo", password)
+            console.print(f"Demo login: [bold]demo[/] / [bold]{password}[/]")
+    users = load_users(users_path)
     if not users:
         raise _fail(
             "no console users yet: add one with 'supportbot review add-user NAME' (login is "
@@ -852,7 +878,7 @@ def review(
     secret = settings.review_secret_key.get_secret_value() if settings.review_secret_key else None
     from knowledge.embedding import get_embedder
 
-    store = FeedbackStore(settings.resolved_database_url)
+    store = FeedbackStore(database_url)
     # The embedding model only (no index): the knowledge-gaps page groups questions with it.
     embedder = get_embedder(settings.embedding_model, batch_size=settings.embedding_batch_size)
     web = create_app(
@@ -863,6 +889,7 @@ def review(
         https_only=host not in LOOPBACK,
         embed=embedder.embed,
         gap_distance=settings.review_gap_distance,
+        simulated=demo,
     )
     console.print(f"Review console on http://{host}:{port or settings.review_port}/")
     try:

@@ -220,3 +220,39 @@ def test_sources_page(console: tuple[TestClient, FeedbackStore, list[str]]) -> N
     assert cells == ["5", "5", "2", "2", "50 %"]  # d.md: cited by all five, 👍 2 / 👎 2
     never = re.search(r'<table id="never-cited">.*?</table>', page, re.S)
     assert never is not None and "faq.md" in never.group(0)
+
+
+async def test_demo_fills_its_own_database_with_simulated_votes(tmp_path: Path) -> None:
+    from bot.evaluation.dataset import EvalQuestion
+    from bot.review.demo import build_demo, demo_database_url, simulated_vote
+    from tests.conftest import KB, TESTS, make_settings
+
+    gold = EvalQuestion("q", None, ("returns.md",), True)
+    assert simulated_vote(gold, ["returns.md#returns"], abstained=False) == 1
+    assert simulated_vote(gold, ["other.md#x"], abstained=False) == -1
+    dontknow = EvalQuestion("q", None, (), False)
+    assert simulated_vote(dontknow, [], abstained=True) == 1
+    assert simulated_vote(dontknow, ["a.md"], abstained=False) == -1
+
+    settings = make_settings(tmp_path / "data")
+    n = await build_demo(settings, KB / "public", [TESTS / "data" / "kb_qa.jsonl"])
+    assert n == len((TESTS / "data" / "kb_qa.jsonl").read_text().splitlines())
+    assert not (tmp_path / "data" / "feedback.db").exists()  # the real database is untouched
+    store = FeedbackStore(demo_database_url(settings))
+    try:
+        answers = await store.answers()
+        votes = await store.votes()
+        assert len(answers) == n and len(votes) == n
+        assert {v.source for v in votes} == {"simulated"} and {a.platform for a in answers} == {
+            "demo"
+        }
+        assert await build_demo(settings, KB / "public", []) == n  # built once, then reused
+        add_user(tmp_path / "u.json", "lead", PASSWORD)
+        app = create_app(
+            store, users=load_users(tmp_path / "u.json"), secret_key="s", simulated=True
+        )
+        with TestClient(app) as client:
+            assert log_in(client) == 303
+            assert "simulated data" in client.get("/").text
+    finally:
+        store.close()

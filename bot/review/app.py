@@ -158,6 +158,7 @@ def create_app(
     https_only: bool = False,
     embed: Embed | None = None,
     gap_distance: float = DEFAULT_DISTANCE,
+    simulated: bool = False,
 ) -> FastAPI:
     """The console over ``store``.
 
@@ -169,6 +170,7 @@ def create_app(
         embed: the embedding model's encode function, for the knowledge gaps page (called in a
             worker thread); ``None`` shows that page without groups.
         gap_distance: where the gap clustering stops merging (:mod:`bot.review.gaps`).
+        simulated: the data is the demo's (:mod:`bot.review.demo`); every page says so.
     """
     app = FastAPI(title="supportbot review", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(
@@ -208,6 +210,7 @@ def create_app(
             user=request.session.get("user"),
             csrf=csrf_token(request),
             shown=shown,
+            simulated=simulated,
         )
         return TEMPLATES.TemplateResponse(request, name, context)
 
