@@ -15,6 +15,7 @@ if [ -z "${SUPPORTBOT_TEST_POSTGRES_URL:-}" ]; then
     echo "PostgreSQL not available: feedback-store tests run on SQLite only." >&2
   fi
 fi
+bash scripts/install_chromium.sh || echo "Chromium not available: the browser test skips." >&2
 python -m pytest "$@"
 if [ "$#" -eq 0 ]; then
   bash scripts/quality_gate.sh
