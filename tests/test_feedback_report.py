@@ -133,3 +133,24 @@ def test_cli_stats_and_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert [r["question"] for r in rows] == ["question 3?"]
     result = runner.invoke(app, ["feedback", "export", "--format", "xml"])
     assert result.exit_code == 1 and "--format must be csv or jsonl" in result.output
+
+
+async def test_answers_list_and_sources_on_each_backend(store: FeedbackStore) -> None:  # noqa: F811
+    from bot.review.feedback_report import list_answers, source_usage
+
+    channel = f"C{uuid.uuid4().hex[:8]}"
+    ids = await seed(store, channel)
+    f = Filters(channel=channel)
+    rows, total = await list_answers(store, f, sort="slowest")
+    assert total == 4 and [r.id for r in rows] == [ids[3], ids[2], ids[1], ids[0]]
+    assert (rows[-1].up, rows[-1].down) == (2, 0)
+    page2, _ = await list_answers(store, f, sort="slowest", page=2, per_page=3)
+    assert [r.id for r in page2] == [ids[0]]
+    newest, _ = await list_answers(store, f, sort="newest")
+    assert {r.id for r in newest[:2]} == {ids[2], ids[3]}  # DAY2 before DAY1
+    worst, _ = await list_answers(store, f, sort="most_down", per_page=2)
+    assert {r.down for r in worst} == {1}
+    down, n_down = await list_answers(store, Filters(channel=channel, vote="down"))
+    assert n_down == 2 and {r.id for r in down} == {ids[1], ids[3]}
+    (doc,) = await source_usage(store, f)
+    assert (doc.doc_id, doc.cited, doc.retrieved, doc.up, doc.down) == ("d.md", 4, 4, 2, 2)
