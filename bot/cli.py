@@ -743,40 +743,12 @@ def feedback_stats_command(
     )
     console.print(table)
     if plot is not None:
-        _plot_trend(stats.trend, plot)
+        from bot.review.plots import draw_trend, trend_points
+
+        fmt = "svg" if plot.suffix.lower() == ".svg" else "png"
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        plot.write_bytes(draw_trend(trend_points(stats.trend), fmt))
         console.print(f"wrote {escape(str(plot))}")
-
-
-def _plot_trend(trend: Sequence[tuple[datetime, Overview]], path: Path) -> None:
-    """Questions (bars: answered, abstained) and satisfaction (line) per period."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.dates as mdates
-    import matplotlib.pyplot as plt
-
-    days = [float(mdates.date2num(d)) for d, _ in trend]
-    fig, ax = plt.subplots(figsize=(8, 3.5))
-    answered = [o.answered for _, o in trend]
-    ax.bar(days, answered, label="answered", color="#4c72b0")
-    ax.bar(
-        days, [o.abstained for _, o in trend], bottom=answered, label="abstained", color="#dd8452"
-    )
-    ax.set_ylabel("questions")
-    right = ax.twinx()
-    nan = float("nan")
-    satisfaction: list[float] = [
-        nan if o.satisfaction is None else o.satisfaction for _, o in trend
-    ]
-    right.plot(days, satisfaction, "o-", color="#55a868", label="satisfaction")
-    right.set_ylim(0, 1)
-    right.set_ylabel("satisfaction (share of up-votes)")
-    ax.legend(loc="upper left", fontsize=8)
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
 
 
 @feedback_app.command("export")

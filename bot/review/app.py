@@ -15,9 +15,7 @@ runs beside a bot that holds the embedded index.
 
 from __future__ import annotations
 
-import functools
 import hmac
-import io
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +33,6 @@ from bot.review.feedback_report import (
     OVERVIEW_METRICS,
     SORTS,
     Filters,
-    Overview,
     export_rows,
     feedback_stats,
     list_answers,
@@ -45,6 +42,7 @@ from bot.review.feedback_report import (
     to_jsonl,
 )
 from bot.review.gaps import DEFAULT_DISTANCE, Embed, knowledge_gaps
+from bot.review.plots import trend_svg
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 PER_PAGE = 50
@@ -109,44 +107,6 @@ def permalink(platform: str, message_ref: str | None) -> str | None:
         return None
     channel, ts = message_ref.split(":", 1)
     return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}"
-
-
-def trend_svg(trend: list[tuple[datetime, Overview]]) -> str:
-    """Questions per period (answered and abstained) and satisfaction, as an inline SVG (the
-    same figures draw the same SVG: matplotlib takes ~0.3 s, so drawings are cached)."""
-    if not trend:
-        return ""
-    return _draw_trend(tuple((d, o.answered, o.abstained, o.satisfaction) for d, o in trend))
-
-
-@functools.lru_cache(maxsize=64)
-def _draw_trend(points: tuple[tuple[datetime, int, int, float | None], ...]) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.dates as mdates
-    import matplotlib.pyplot as plt
-
-    days = [float(mdates.date2num(p[0])) for p in points]
-    fig, ax = plt.subplots(figsize=(8, 2.8))
-    answered = [p[1] for p in points]
-    ax.bar(days, answered, label="answered", color="#4c72b0")
-    ax.bar(days, [p[2] for p in points], bottom=answered, label="abstained", color="#dd8452")
-    ax.set_ylabel("questions")
-    right = ax.twinx()
-    nan = float("nan")
-    sat: list[float] = [nan if p[3] is None else p[3] for p in points]
-    right.plot(days, sat, "o-", color="#55a868", label="satisfaction")
-    right.set_ylim(0, 1)
-    right.set_ylabel("satisfaction")
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
-    ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg")
-    plt.close(fig)
-    svg = buf.getvalue()
-    return svg[svg.index("<svg") :]
 
 
 def create_app(
