@@ -40,7 +40,8 @@ feedback_app = typer.Typer(
 )
 app.add_typer(feedback_app, name="feedback")
 review_app = typer.Typer(
-    help="The support leads' web console: overview, answers, detail, curation, exports."
+    help="The support leads' web console (overview, answers, detail, curation, knowledge "
+    "gaps, sources, exports). With no command: serve it; log in as a user from 'add-user'."
 )
 app.add_typer(review_app, name="review")
 console = Console()
