@@ -7,7 +7,7 @@ import functools
 import getpass
 import logging
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -23,8 +23,7 @@ from bot.settings import Settings
 
 if TYPE_CHECKING:
     from bot.engine import SupportEngine
-    from bot.review.feedback_report import Filters, Overview
-    from knowledge.sources import Source
+    from bot.review.feedback_report import Filters
     from knowledge.sources.config import SourceConfig
     from knowledge.sync import SyncReport
 
@@ -284,7 +283,7 @@ async def _sync_here(
 
     store = FeedbackStore(settings.resolved_database_url)
     try:
-        service = SyncService(_ProgressEngine(engine), store, configs)
+        service = SyncService(engine, store, configs, console=console)  # with progress bars
         report = await service.run(
             [c.id for c in configs],
             dry_run=dry_run,
@@ -298,33 +297,6 @@ async def _sync_here(
     print_sync_report(report)
     if report.errors:
         raise typer.Exit(code=1)
-
-
-class _ProgressEngine:
-    """The engine's sync with a Rich progress bar on this console (the CLI's)."""
-
-    def __init__(self, engine: SupportEngine) -> None:
-        self.engine = engine
-
-    async def sync(
-        self,
-        sources: Sequence[Source],
-        *,
-        dry_run: bool = False,
-        allow_mass_delete: bool = False,
-        recalibrate: bool = True,
-    ) -> SyncReport:
-        return await asyncio.to_thread(
-            self.engine.kb.sync,
-            sources,
-            dry_run=dry_run,
-            allow_mass_delete=allow_mass_delete,
-            console=console,
-            recalibrate=recalibrate,
-        )
-
-    async def recalibrate(self) -> None:
-        await self.engine.recalibrate()
 
 
 def _print_admin_reply(reply: dict[str, Any]) -> None:
@@ -722,26 +694,14 @@ def feedback_stats_command(
     finally:
         store.close()
 
-    def cell(o: Overview, unit: str, key: str) -> str:
-        value = o.get(key)
-        if value is None:
-            return "–"
-        if unit == "share":
-            return f"{100 * value:.1f} %"
-        if unit == "ms":
-            return f"{value:,.0f} ms"
-        return f"{value:,}"
-
     table = Table(title="Feedback overview")
     table.add_column("period")
     for m in OVERVIEW_METRICS:
         table.add_column(m.label, justify="right")
     for start, o in stats.trend:
         label = start.strftime("%Y-%m-%d") + (" (week)" if by == "week" else "")
-        table.add_row(label, *(cell(o, m.unit, m.key) for m in OVERVIEW_METRICS))
-    table.add_row(
-        "all", *(cell(stats.total, m.unit, m.key) for m in OVERVIEW_METRICS), style="bold"
-    )
+        table.add_row(label, *(m.show(o) for m in OVERVIEW_METRICS))
+    table.add_row("all", *(m.show(stats.total) for m in OVERVIEW_METRICS), style="bold")
     console.print(table)
     if plot is not None:
         from bot.review.plots import draw_trend, trend_points

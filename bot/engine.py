@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from rich.console import Console
+
 from bot import abstention
 from bot.citations import MARKER, cited_numbers, strip_invalid
 from bot.compression import SourceCompressor
@@ -154,16 +156,19 @@ class SupportEngine:
         dry_run: bool = False,
         allow_mass_delete: bool = False,
         recalibrate: bool = True,
+        console: Console | None = None,
     ) -> SyncReport:
         """Sync sources in a worker thread while answers go on (see :mod:`knowledge.sync`):
         questions see each document's old or new version whole; the calibration is refreshed
-        before this returns unless ``recalibrate`` is false (then call :meth:`recalibrate`)."""
+        before this returns unless ``recalibrate`` is false (then call :meth:`recalibrate`).
+        With a ``console``, progress bars are shown on it (the CLI)."""
         return await asyncio.to_thread(
             self.kb.sync,
             sources,
             dry_run=dry_run,
             allow_mass_delete=allow_mass_delete,
-            progress=False,
+            console=console,
+            progress=console is not None,
             recalibrate=recalibrate,
         )
 

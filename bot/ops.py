@@ -29,6 +29,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from rich.console import Console
+
 from bot.feedback import FeedbackStore, SyncRunRecord
 from bot.settings import Settings
 from knowledge.errors import KnowledgeError
@@ -58,6 +60,7 @@ class SyncEngine(Protocol):
         dry_run: bool = False,
         allow_mass_delete: bool = False,
         recalibrate: bool = True,
+        console: Console | None = None,
     ) -> SyncReport: ...
 
     async def recalibrate(self) -> None: ...
@@ -151,12 +154,19 @@ class SyncService:
         engine: runs a sync (in a worker thread, answers going on meanwhile).
         store: where the sync history goes.
         sources: the configured sources.
+        console: where syncs show progress bars (the CLI); ``None`` in the bot.
     """
 
     def __init__(
-        self, engine: SyncEngine, store: FeedbackStore, sources: Sequence[SourceConfig]
+        self,
+        engine: SyncEngine,
+        store: FeedbackStore,
+        sources: Sequence[SourceConfig],
+        *,
+        console: Console | None = None,
     ) -> None:
         self.engine = engine
+        self.console = console
         self.store = store
         self.sources = {s.id: s for s in sources}
         self._lock = asyncio.Lock()
@@ -214,7 +224,11 @@ class SyncService:
             # The calibration (seconds of retrievals) is rebuilt in the background, so the next
             # change is not held up behind it; answers use the previous one meanwhile.
             report = await self.engine.sync(
-                sources, dry_run=dry_run, allow_mass_delete=allow_mass_delete, recalibrate=False
+                sources,
+                dry_run=dry_run,
+                allow_mass_delete=allow_mass_delete,
+                recalibrate=False,
+                console=self.console,
             )
             finished = datetime.now(UTC)
         if report.wrote:

@@ -189,3 +189,24 @@ async def test_cli_sync_hands_the_work_to_the_running_bot(
         await service.settled()
     assert not settings.admin_socket_path.exists()
     assert request_admin(settings.admin_socket_path, {"op": "status"}) is None
+
+
+def test_cli_sync_in_its_own_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = tmp_path / "docs"
+    shutil.copytree(OFFICE, docs)
+    sources_file = tmp_path / "sources.toml"
+    sources_file.write_text(f'[[source]]\nid = "office"\nkind = "folder"\nlocation = "{docs}"\n')
+    monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SUPPORTBOT_SOURCES_FILE", str(sources_file))
+    monkeypatch.setenv("SUPPORTBOT_CONFIG", str(tmp_path / "none.toml"))
+    runner = CliRunner()
+    result = runner.invoke(app, ["sync"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "5 documents indexed" in result.output and "0 removed" in result.output
+    (docs / "lunch.md").unlink()
+    result = runner.invoke(app, ["sync", "office"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0 and "removed office/lunch.md" in result.output, result.output
+    result = runner.invoke(app, ["sync", "status"], env={"COLUMNS": "200"})
+    assert "office (folder, manual): last" in result.output and "-1" in result.output
+    result = runner.invoke(app, ["sync", "nope"])
+    assert result.exit_code == 1 and "no source nope" in result.output

@@ -47,6 +47,18 @@ class MetricDef:
     higher_is_better: bool | None = None
     unit: str = "count"
 
+    def show(self, overview: Overview) -> str:
+        """This figure of ``overview`` for people: ``50.0 %``, ``1,234 ms``, ``1,234``, or
+        ``–`` when undefined (the CLI table and the console both print it so)."""
+        value = overview.get(self.key)
+        if value is None:
+            return "–"
+        if self.unit == "share":
+            return f"{100 * value:.1f} %"
+        if self.unit == "ms":
+            return f"{value:,.0f} ms"
+        return f"{value:,}"
+
 
 OVERVIEW_METRICS: tuple[MetricDef, ...] = (
     MetricDef("questions", "questions"),
