@@ -27,13 +27,16 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
     create_engine,
     event,
+    func,
     select,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
@@ -41,9 +44,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from bot import migrations
-from bot.models import Answer
+from bot.models import Answer, Turn
 
 T = TypeVar("T")
+
+HISTORY_KEPT = 6
+"""Earlier turns stored with an answer (as many as the prompt uses,
+:func:`bot.prompt.build_messages`' ``max_history_turns``)."""
 
 
 def _now() -> datetime:
@@ -83,6 +90,32 @@ class AnswerRow(Base):
     partially_supported: Mapped[bool] = mapped_column(Boolean, default=False)
     unsupported_claims: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     abstain_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # The UTC day of created_at, and the current 👍/👎 totals of the votes table (kept in step
+    # in each vote's transaction): what the overview reads, from ix_answers_overview alone.
+    day: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    up: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    down: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    history: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, nullable=True)
+    permalink: Mapped[str | None] = mapped_column(String(512), nullable=True)
+
+    __table_args__ = (
+        Index(
+            "ix_answers_overview",
+            "day",
+            "created_at",
+            "abstained",
+            "degraded",
+            "latency_ms",
+            "up",
+            "down",
+        ),
+    )
+
+
+def utc_day(when: datetime) -> str:
+    """``YYYY-MM-DD`` of ``when`` in UTC (a naive datetime is taken as UTC)."""
+    when = when.astimezone(UTC) if when.tzinfo else when
+    return when.strftime("%Y-%m-%d")
 
 
 class VoteRow(Base):
@@ -218,6 +251,10 @@ class AnswerRecord:
     partially_supported: bool = False
     unsupported_claims: tuple[str, ...] = ()
     abstain_reason: str | None = None
+    history: tuple[Turn, ...] = ()
+    up: int = 0
+    down: int = 0
+    permalink: str | None = None
 
 
 def _record(r: AnswerRow) -> AnswerRecord:
@@ -244,7 +281,31 @@ def _record(r: AnswerRow) -> AnswerRecord:
         partially_supported=bool(r.partially_supported),
         unsupported_claims=tuple(r.unsupported_claims or ()),
         abstain_reason=r.abstain_reason,
+        history=tuple(
+            Turn("user" if t.get("role") == "user" else "assistant", str(t.get("text", "")))
+            for t in r.history or ()
+        ),
+        up=int(r.up or 0),
+        down=int(r.down or 0),
+        permalink=r.permalink,
     )
+
+
+def _recount(s: Session, answer_id: str | None) -> None:
+    """Set ``answers.up``/``down`` from the votes of one answer (or of all, with ``None``)."""
+
+    def total(value: int) -> Any:
+        return (
+            select(func.count())
+            .select_from(VoteRow)
+            .where(VoteRow.answer_id == AnswerRow.id, VoteRow.value == value)
+            .scalar_subquery()
+        )
+
+    stmt = update(AnswerRow).values(up=total(1), down=total(-1))
+    if answer_id is not None:
+        stmt = stmt.where(AnswerRow.id == answer_id)
+    s.execute(stmt.execution_options(synchronize_session=False))
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -323,11 +384,21 @@ class FeedbackStore:
         user_id: str | None = None,
         thread_ref: str | None = None,
         message_ref: str | None = None,
+        history: Sequence[Turn] = (),
+        created_at: datetime | None = None,
     ) -> str:
-        """Store an answer and return its id (a UUID4 string)."""
+        """Store an answer and return its id (a UUID4 string). ``history``: the thread's
+        earlier turns that the answer was given with (the last :data:`HISTORY_KEPT` are kept,
+        for the review console); ``created_at``: when it was given (default now; an import or
+        the demo sets it)."""
         answer_id = str(uuid.uuid4())
+        now = created_at or _now()
         row = AnswerRow(
             id=answer_id,
+            created_at=now,
+            day=utc_day(now),
+            history=[{"role": t.role, "text": t.text} for t in list(history)[-HISTORY_KEPT:]]
+            or None,
             platform=platform,
             channel_id=channel_id,
             user_id=user_id,
@@ -354,14 +425,19 @@ class FeedbackStore:
         await self._run(lambda s: s.add(row))
         return answer_id
 
-    async def link_message(self, answer_id: str, message_ref: str) -> None:
-        """Record the platform message that shows the answer (e.g. ``"C123:1700000000.0001"``)."""
+    async def link_message(
+        self, answer_id: str, message_ref: str, *, permalink: str | None = None
+    ) -> None:
+        """Record the platform message that shows the answer (e.g. ``"C123:1700000000.0001"``),
+        and its web link when the platform gives one (Discord's ``Message.jump_url``)."""
 
         def work(s: Session) -> None:
             row = s.get(AnswerRow, answer_id)
             if row is None:
                 raise KeyError(answer_id)
             row.message_ref = message_ref
+            if permalink:
+                row.permalink = permalink
 
         await self._run(work)
 
@@ -404,8 +480,14 @@ class FeedbackStore:
             index_elements=["answer_id", "user_id"],
             set_={"value": value, "source": source, "updated_at": now},
         )
+
+        def work(s: Session) -> None:
+            self._lock_answer(s, answer_id)
+            s.execute(stmt)
+            _recount(s, answer_id)
+
         try:
-            await self._run(lambda s: s.execute(stmt))
+            await self._run(work)
         except IntegrityError as exc:  # foreign key: the answer does not exist
             raise KeyError(answer_id) from exc
 
@@ -421,7 +503,10 @@ class FeedbackStore:
             row = s.scalars(stmt).first()
             if row is None or (value is not None and row.value != value):
                 return False
+            self._lock_answer(s, answer_id)
             s.delete(row)
+            s.flush()
+            _recount(s, answer_id)
             return True
 
         return await self._run(work)
@@ -442,7 +527,25 @@ class FeedbackStore:
         stmt = stmt.on_conflict_do_update(
             index_elements=["answer_id", "user_id"], set_={"comment": text, "updated_at": now}
         )
-        await self._run(lambda s: s.execute(stmt))
+
+        def work(s: Session) -> None:
+            self._lock_answer(s, answer_id)
+            s.execute(stmt)
+            _recount(s, answer_id)
+
+        await self._run(work)
+
+    def _lock_answer(self, s: Session, answer_id: str) -> None:
+        """On PostgreSQL, lock the answer's row first, so concurrent votes on one answer
+        recount its totals one after another (SQLite has one writer at a time already, and a
+        read before the first write would risk a busy snapshot there)."""
+        if self.dialect == "postgresql":
+            s.execute(select(AnswerRow.id).where(AnswerRow.id == answer_id).with_for_update())
+
+    async def recount_votes(self) -> None:
+        """Recompute every answer's 👍/👎 totals from the votes table (after a bulk load, or
+        as a repair; votes cast through the store keep them in step already)."""
+        await self._run(lambda s: _recount(s, None))
 
     async def votes(self, answer_id: str | None = None) -> list[VoteRecord]:
         """All current votes, or those on one answer."""

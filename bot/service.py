@@ -101,15 +101,19 @@ class SupportService:
                 channel_id=ctx.channel_id,
                 user_id=ctx.user_id,
                 thread_ref=ctx.thread_ref,
+                history=history,
             )
         except Exception:
             # The person still gets the answer; only the feedback link is missing.
             log.exception("could not store the answer; votes on it cannot be linked")
         return Reply(answer, answer_id)
 
-    async def link_message(self, answer_id: str, message_ref: str) -> None:
-        """Remember which platform message shows the answer (for reactions on it)."""
-        await self.store.link_message(answer_id, message_ref)
+    async def link_message(
+        self, answer_id: str, message_ref: str, *, permalink: str | None = None
+    ) -> None:
+        """Remember which platform message shows the answer (for reactions on it), and its
+        web link when the platform gives one (for the review console)."""
+        await self.store.link_message(answer_id, message_ref, permalink=permalink)
 
     async def vote(self, answer_id: str, user_id: str, value: int, *, source: str) -> None:
         """Record a 👍 (+1) or 👎 (-1); one vote per person per answer."""

@@ -1,9 +1,10 @@
 """Review console benchmark: 100k answers and 30k votes, then the overview and the answers list.
 
 Usage: ``.venv/bin/python scripts/review_bench.py [--answers 100000] [--votes 30000]
-[--requests 30] [--db PATH]``
+[--requests 30] [--db PATH | --url DATABASE_URL]``
 
-Fills a fresh SQLite feedback database (``--db``, default a temporary file) with synthetic
+Fills a fresh SQLite feedback database (``--db``, default a temporary file; or an empty
+database at ``--url``, e.g. PostgreSQL) with synthetic
 answers spread over 90 days (platforms, channels, audiences, abstentions, degraded answers,
 latencies) and votes, then times full page renders through the ASGI app (login included, as a
 browser would): the overview (last 30 days, and all time), the answers list (first page, a 👎
@@ -29,11 +30,11 @@ sys.path.insert(0, str(REPO))
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 
-from bot.feedback import AnswerRow, FeedbackStore, VoteRow  # noqa: E402
+from bot.feedback import AnswerRow, FeedbackStore, VoteRow, utc_day  # noqa: E402
 from bot.review.app import create_app  # noqa: E402
 from bot.review.auth import add_user, load_users  # noqa: E402
 
-WORDS = ("leave", "parking", "plan", "dental", "vision", "claim")
+WORDS: tuple[str, ...] = ("leave", "parking", "plan", "dental", "vision", "claim")
 WORDS += ("refund", "badge", "laptop", "payroll", "travel", "expense")
 
 
@@ -44,10 +45,12 @@ def fill(store: FeedbackStore, n_answers: int, n_votes: int, seed: int = 7) -> N
     answers = []
     for _ in range(n_answers):
         abstained = rng.random() < 0.15
+        created = now - timedelta(seconds=rng.uniform(0, 90 * 86400))
         answers.append(
             {
                 "id": str(uuid.UUID(int=rng.getrandbits(128))),
-                "created_at": now - timedelta(seconds=rng.uniform(0, 90 * 86400)),
+                "created_at": created,
+                "day": utc_day(created),
                 "platform": rng.choice(["slack", "discord"]),
                 "channel_id": f"C{rng.randrange(40):03d}",
                 "user_id": f"U{rng.randrange(5000):05d}",
@@ -84,6 +87,7 @@ def fill(store: FeedbackStore, n_answers: int, n_votes: int, seed: int = 7) -> N
     import asyncio
 
     asyncio.run(store.read(work))
+    asyncio.run(store.recount_votes())  # the answers' 👍/👎 totals, as votes cast one by one set
 
 
 def timed(client: TestClient, path: str, n: int) -> tuple[float, float]:
@@ -103,11 +107,13 @@ def main() -> None:
     parser.add_argument("--answers", type=int, default=100_000)
     parser.add_argument("--votes", type=int, default=30_000)
     parser.add_argument("--requests", type=int, default=30)
-    parser.add_argument("--db", type=Path)
+    parser.add_argument("--db", type=Path, help="SQLite file (default: a temporary one)")
+    parser.add_argument("--url", help="a database URL instead (e.g. an empty PostgreSQL one)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="supportbot-review-bench-"))
     db = args.db or tmp / "feedback.db"
-    store = FeedbackStore(f"sqlite:///{db}")
+    store = FeedbackStore(args.url or f"sqlite:///{db}")
+    print(f"database: {store.dialect}")
     t0 = time.perf_counter()
     fill(store, args.answers, args.votes)
     print(

@@ -60,7 +60,7 @@ def fact(n: int) -> tuple[str, str, str]:
 async def cited(engine: SupportEngine, question: str, doc_id: str) -> bool:
     """Whether the engine's answer to ``question`` cites ``doc_id``."""
     answer = await engine.answer(question, audience="internal")
-    return any(c.source.split("#")[0] == doc_id for c in answer.citations)
+    return any((c.source or "").split("#")[0] == doc_id for c in answer.citations)
 
 
 async def lag_until(check: Any, want: bool, timeout_s: float) -> float:

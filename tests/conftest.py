@@ -8,11 +8,14 @@ allows one client per folder, so every test module shares the one engine.
 
 from __future__ import annotations
 
+import os
 import shutil
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from bot.engine import SupportEngine
 from bot.feedback import FeedbackStore
@@ -20,6 +23,9 @@ from bot.ops import SyncService
 from bot.settings import Settings
 from knowledge.sources.config import SourceConfig
 from tests.fake_openai import FakeOpenAI, start
+
+POSTGRES_URL = os.environ.get("SUPPORTBOT_TEST_POSTGRES_URL")
+FEEDBACK_BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
 TESTS = Path(__file__).parent
 KB = TESTS / "data" / "kb"
@@ -80,3 +86,22 @@ async def fake() -> AsyncIterator[tuple[FakeOpenAI, str]]:
     runner, url = await start(server)
     yield server, url
     await runner.cleanup()
+
+
+@pytest.fixture(params=FEEDBACK_BACKENDS)
+def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a new, empty database (a file on SQLite; a new database on PostgreSQL)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    server = sa.engine.make_url(POSTGRES_URL or "")
+    name = f"supportbot_mig_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

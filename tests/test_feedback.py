@@ -11,13 +11,14 @@ import dataclasses
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from bot.feedback import FeedbackStore
-from bot.models import Answer, Citation, RetrievedChunk, Timings
+from bot.models import Answer, Citation, RetrievedChunk, Timings, Turn
 
 POSTGRES_URL = os.environ.get("SUPPORTBOT_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
@@ -179,5 +180,91 @@ async def test_a_database_from_before_migrations_is_upgraded_in_place(tmp_path: 
         assert new is not None and new.abstain_reason is None
         tables = set(sa.inspect(sa.create_engine(url)).get_table_names())
         assert {"answers", "votes", "processed_events", "alembic_version"} <= tables
+    finally:
+        store.close()
+
+
+async def test_answer_vote_totals_follow_every_vote(store: FeedbackStore) -> None:
+    """``answers.up``/``down`` (what the overview and the 👎 filter read) follow votes, a
+    changed vote, a withdrawal and a comment."""
+    answer_id = await store.record_answer(make_answer())
+
+    async def totals() -> tuple[int, int]:
+        rec = await store.get_answer(answer_id)
+        assert rec is not None
+        return rec.up, rec.down
+
+    assert await totals() == (0, 0)
+    await store.vote(answer_id, "U1", 1, source="button")
+    await store.vote(answer_id, "U2", 1, source="button")
+    assert await totals() == (2, 0)
+    await store.vote(answer_id, "U2", -1, source="reaction")  # changes their mind
+    assert await totals() == (1, 1)
+    await store.comment(answer_id, "U3", "wrong plan")  # a 👎 with a comment
+    assert await totals() == (1, 2)
+    assert await store.withdraw_vote(answer_id, "U1")
+    assert await totals() == (0, 2)
+
+
+async def test_concurrent_votes_on_one_answer_are_all_counted(store: FeedbackStore) -> None:
+    """Forty people voting on one answer at once: forty votes, and totals that match them
+    (on PostgreSQL the answer row is locked, so two recounts never miss each other)."""
+    answer_id = await store.record_answer(make_answer())
+    await asyncio.gather(
+        *(store.vote(answer_id, f"U{i}", 1 if i % 4 else -1, source="button") for i in range(40))
+    )
+    rec = await store.get_answer(answer_id)
+    assert rec is not None
+    assert len(await store.votes(answer_id)) == 40
+    assert (rec.up, rec.down) == (30, 10)
+
+
+async def test_thread_history_is_stored_with_the_answer(store: FeedbackStore) -> None:
+    """The earlier turns an answer was given with are kept (the last six, as the prompt uses)."""
+    turns = [Turn("user" if i % 2 == 0 else "assistant", f"turn {i}") for i in range(8)]
+    rec = await store.get_answer(await store.record_answer(make_answer(), history=turns))
+    assert rec is not None
+    assert rec.history == tuple(turns[-6:])
+    bare = await store.get_answer(await store.record_answer(make_answer()))
+    assert bare is not None and bare.history == ()
+
+
+async def test_revision_0005_backfills_day_and_vote_totals(fresh_database: str) -> None:
+    """A database at revision 0004 with answers and votes gains each answer's UTC day and its
+    👍/👎 totals when the store opens it."""
+    from alembic import command
+
+    from bot import migrations
+    from bot.feedback import make_engine
+
+    engine = make_engine(fresh_database)
+    command.upgrade(migrations.config(engine), "0004")
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO answers (id, created_at, platform, audience, question, answer_text,"
+                " citations, retrieved, generator, abstained, degraded, confidence, latency_ms,"
+                " uncited, partially_supported) VALUES ('a1', :when, 'slack', 'public', 'q?',"
+                " 'a [1].', '[]', '[]', 'extractive', false, false, 0.5, 10.0, false, false)"
+            ),
+            {"when": datetime(2026, 3, 4, 23, 30, tzinfo=UTC)},
+        )
+        for user, value in (("U1", 1), ("U2", -1), ("U3", -1)):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO votes (answer_id, user_id, value, source, created_at,"
+                    " updated_at) VALUES ('a1', :u, :v, 'button', :when, :when)"
+                ),
+                {"u": user, "v": value, "when": datetime(2026, 3, 5, tzinfo=UTC)},
+            )
+    engine.dispose()
+    store = FeedbackStore(fresh_database)
+    try:
+        rec = await store.get_answer("a1")
+        assert rec is not None and (rec.up, rec.down) == (1, 2)
+        day = await store.read(
+            lambda s: s.execute(sa.text("SELECT day FROM answers WHERE id = 'a1'")).scalar_one()
+        )
+        assert day == "2026-03-04"
     finally:
         store.close()

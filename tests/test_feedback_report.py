@@ -12,12 +12,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
-from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.feedback import AnswerRow, FeedbackStore
+from bot.feedback import FeedbackStore
 from bot.review.feedback_report import (
     Filters,
     export_rows,
@@ -45,14 +43,9 @@ async def seed(store: FeedbackStore, channel: str) -> list[str]:  # noqa: F811
             timings=dataclasses.replace(make_answer().timings, total_ms=100.0 * (i + 1)),
         )
         answer_id = await store.record_answer(
-            answer, platform="slack", channel_id=channel, user_id="U_ASKER"
+            answer, platform="slack", channel_id=channel, user_id="U_ASKER", created_at=when
         )
         ids.append(answer_id)
-
-        def backdate(s: Session, answer_id: str = answer_id, when: datetime = when) -> None:
-            s.execute(update(AnswerRow).where(AnswerRow.id == answer_id).values(created_at=when))
-
-        await store.read(backdate)
     await store.vote(ids[0], "U_A", 1, source="button")
     await store.vote(ids[0], "U_B", 1, source="reaction")
     await store.comment(ids[1], "U_C", "wrong plan")  # a 👎 with its comment

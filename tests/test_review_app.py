@@ -1,5 +1,6 @@
 """The review console over HTTP (an ASGI test client): login, CSRF, every page, filters,
-sorting, pagination, exports and curation; on SQLite (the store's own tests cover PostgreSQL)."""
+sorting, pagination, exports and curation; on SQLite and, when ``SUPPORTBOT_TEST_POSTGRES_URL``
+is set, on a new PostgreSQL database per test."""
 
 from __future__ import annotations
 
@@ -24,8 +25,10 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def console(tmp_path: Path) -> Iterator[tuple[TestClient, FeedbackStore, list[str]]]:
-    store = FeedbackStore(f"sqlite:///{tmp_path / 'fb.db'}")
+def console(
+    tmp_path: Path, fresh_database: str
+) -> Iterator[tuple[TestClient, FeedbackStore, list[str]]]:
+    store = FeedbackStore(fresh_database)
     ids = asyncio.run(seed(store, "C1"))
     users_file = tmp_path / "users.json"
     add_user(users_file, "lead", PASSWORD)
@@ -107,6 +110,32 @@ def test_pages_filters_and_exports(console: tuple[TestClient, FeedbackStore, lis
     assert client.get("/export.jsonl").text.count("\n") == 5
 
 
+def test_detail_shows_the_thread_and_links_back(
+    console: tuple[TestClient, FeedbackStore, list[str]],
+) -> None:
+    """An answer given in a thread shows the earlier turns; a Discord answer links to its
+    message (the jump URL the adapter stored), a Slack one to the archives URL."""
+    from bot.models import Turn
+    from tests.test_feedback import make_answer
+
+    client, store, ids = console
+    history = [Turn("user", "Which plan covers dental?"), Turn("assistant", "Plus does [1].")]
+    threaded = asyncio.run(
+        store.record_answer(make_answer("And vision?"), platform="discord", history=history)
+    )
+    jump = "https://discord.com/channels/1/2/3"
+    asyncio.run(store.link_message(threaded, "2:3", permalink=jump))
+    asyncio.run(store.link_message(ids[0], "C1:1700000000.000100"))
+    assert log_in(client) == 303
+    detail = client.get(f"/answers/{threaded}").text
+    assert "Earlier in the thread" in detail and "Which plan covers dental?" in detail
+    assert detail.index("Which plan covers dental?") < detail.index("Plus does [1].")
+    assert f'href="{jump}">open in Discord' in detail
+    slack = client.get(f"/answers/{ids[0]}").text
+    assert "https://slack.com/archives/C1/p1700000000000100" in slack
+    assert "Earlier in the thread" not in slack
+
+
 def test_curation(console: tuple[TestClient, FeedbackStore, list[str]]) -> None:
     client, store, ids = console
     assert log_in(client) == 303
@@ -140,8 +169,8 @@ def test_curation(console: tuple[TestClient, FeedbackStore, list[str]]) -> None:
     assert "Sixty days [1]." in detail and "verified" in detail
 
 
-def test_masked_user_ids(tmp_path: Path) -> None:
-    store = FeedbackStore(f"sqlite:///{tmp_path / 'fb.db'}")
+def test_masked_user_ids(tmp_path: Path, fresh_database: str) -> None:
+    store = FeedbackStore(fresh_database)
     ids = asyncio.run(seed(store, "C1"))
     add_user(tmp_path / "u.json", "lead", PASSWORD)
     app = create_app(store, users=load_users(tmp_path / "u.json"), secret_key="s", mask_users=True)
@@ -153,13 +182,16 @@ def test_masked_user_ids(tmp_path: Path) -> None:
     store.close()
 
 
-def test_knowledge_gaps_group_questions_by_topic(tmp_path: Path) -> None:
+def test_knowledge_gaps_group_questions_by_topic(
+    tmp_path: Path,
+    fresh_database: str,
+) -> None:
     import dataclasses
 
     from knowledge.embedding import get_embedder
     from tests.test_feedback import make_answer
 
-    store = FeedbackStore(f"sqlite:///{tmp_path / 'fb.db'}")
+    store = FeedbackStore(fresh_database)
     topics = {
         "parking": [
             "Where can I park my car at the office?",

@@ -274,7 +274,7 @@ def create_app(
             votes=await store.votes(answer_id),
             curations=await store.curations(answer_id),
             actions=CURATION_ACTIONS,
-            link=permalink(record.platform, record.message_ref),
+            link=record.permalink or permalink(record.platform, record.message_ref),
         )
 
     @app.post("/answers/{answer_id}/curate")

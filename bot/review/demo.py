@@ -17,11 +17,9 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.progress import track
-from sqlalchemy import update
-from sqlalchemy.orm import Session
 
 from bot.evaluation.dataset import EvalQuestion, load_questions, source_matches
-from bot.feedback import AnswerRow, FeedbackStore
+from bot.feedback import FeedbackStore
 from bot.settings import Settings
 
 DEMO_DAYS = 14
@@ -77,17 +75,14 @@ async def build_demo(
                 track(questions, description="Answering the labelled questions", console=console)
             ):
                 answer = await engine.answer(q.question, audience="internal")
-                answer_id = await store.record_answer(
-                    answer, platform="demo", channel_id="demo", user_id=f"asker-{n % 40}"
-                )
                 when = now - timedelta(seconds=rng.uniform(0, DEMO_DAYS * 86400))
-
-                def backdate(s: Session, answer_id: str = answer_id, when: datetime = when) -> None:
-                    s.execute(
-                        update(AnswerRow).where(AnswerRow.id == answer_id).values(created_at=when)
-                    )
-
-                await store.read(backdate)
+                answer_id = await store.record_answer(
+                    answer,
+                    platform="demo",
+                    channel_id="demo",
+                    user_id=f"asker-{n % 40}",
+                    created_at=when,
+                )
                 cited = [c.source_id for c in answer.citations]
                 vote = simulated_vote(q, cited, answer.abstained)
                 await store.vote(answer_id, f"simulated-{n}", vote, source="simulated")

@@ -12,8 +12,10 @@ and meant for the review console too:
 - ``latency_p50_ms`` / ``latency_p95_ms``: end-to-end answer latency (nearest-rank
   percentiles, as :func:`numpy.percentile` with ``method="inverted_cdf"``).
 
-Filters (:class:`Filters`) are applied in SQL on indexed columns (``created_at``); the votes
-are summed per answer in one grouped subquery, so one query serves the overview and its trend.
+Filters (:class:`Filters`) are applied in SQL. Each answer row carries its UTC ``day`` and its
+👍/👎 totals (kept in step with the votes by :class:`bot.feedback.FeedbackStore`), and
+``ix_answers_overview`` covers what the overview reads, so one query over one index serves the
+overview and its trend.
 """
 
 from __future__ import annotations
@@ -28,10 +30,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, Text, case, cast, func, select
 from sqlalchemy.orm import Session
 
-from bot.feedback import AnswerRow, FeedbackStore, VoteRow
+from bot.feedback import AnswerRow, FeedbackStore, VoteRow, utc_day
 
 VoteFilter = Literal["up", "down", "none", "any"]
 Bucket = Literal["day", "week"]
@@ -92,50 +94,29 @@ class Filters:
     text: str | None = None
 
 
-def _vote_sums() -> Any:
-    """``SELECT answer_id, up, down`` per answer with votes."""
-    return select(
-        VoteRow.answer_id.label("answer_id"),
-        func.sum(case((VoteRow.value == 1, 1), else_=0)).label("up"),
-        func.sum(case((VoteRow.value == -1, 1), else_=0)).label("down"),
-    ).group_by(VoteRow.answer_id)
-
-
-def _vote_totals() -> Any:
-    return _vote_sums().subquery()
-
-
-def filtered_query(
-    columns: Sequence[Any], f: Filters, *, votes: bool = True
-) -> tuple[Select[Any], Any]:
-    """``SELECT columns, up, down`` over the filtered answers (vote totals joined); with
-    ``votes=False`` and no vote filter, the answers alone (no join, for paging)."""
-    if not votes and f.vote is None:
-        return _where(select(*columns), f), None
-    totals = _vote_totals()
-    up = func.coalesce(totals.c.up, 0)
-    down = func.coalesce(totals.c.down, 0)
-    stmt = select(*columns, up.label("up"), down.label("down")).outerjoin(
-        totals, totals.c.answer_id == AnswerRow.id
-    )
-    stmt = _where(stmt, f)
+def filtered_query(columns: Sequence[Any], f: Filters) -> Select[Any]:
+    """``SELECT columns`` over the filtered answers. The vote filter reads the answers' own
+    👍/👎 totals (``answers.up``/``down``, kept in step with the votes by the store)."""
+    stmt = _where(select(*columns), f)
     if f.vote == "up":
-        stmt = stmt.where(up > 0)
+        stmt = stmt.where(AnswerRow.up > 0)
     elif f.vote == "down":
-        stmt = stmt.where(down > 0)
+        stmt = stmt.where(AnswerRow.down > 0)
     elif f.vote == "none":
-        stmt = stmt.where(up + down == 0)
+        stmt = stmt.where(AnswerRow.up + AnswerRow.down == 0)
     elif f.vote == "any":
-        stmt = stmt.where(up + down > 0)
-    return stmt, totals
+        stmt = stmt.where(AnswerRow.up + AnswerRow.down > 0)
+    return stmt
 
 
 def _where(stmt: Select[Any], f: Filters) -> Select[Any]:
     """The filters on the answers' own columns."""
+    # The day bounds are implied by the exact ones; they let the database range-scan the
+    # overview index, whose first column is the day.
     if f.since is not None:
-        stmt = stmt.where(AnswerRow.created_at >= f.since)
+        stmt = stmt.where(AnswerRow.day >= utc_day(f.since), AnswerRow.created_at >= f.since)
     if f.until is not None:
-        stmt = stmt.where(AnswerRow.created_at < f.until)
+        stmt = stmt.where(AnswerRow.day <= utc_day(f.until), AnswerRow.created_at < f.until)
     for column, value in (
         (AnswerRow.platform, f.platform),
         (AnswerRow.channel_id, f.channel),
@@ -172,17 +153,6 @@ class Overview:
         return value
 
 
-def _bucket_sql(dialect: str, bucket: Bucket) -> Any:
-    """The UTC day, or the Monday of the ISO week, of ``created_at`` as ``YYYY-MM-DD``,
-    computed by the database (no datetime parsing per row in Python)."""
-    col = AnswerRow.created_at
-    if dialect == "sqlite":  # SQLAlchemy stores UTC "YYYY-MM-DD HH:MM:SS.ffffff" text
-        if bucket == "day":
-            return func.strftime("%Y-%m-%d", col)
-        return func.date(col, "-6 days", "weekday 1")  # back 6 days, then on to a Monday
-    return func.to_char(func.date_trunc(bucket, func.timezone("UTC", col)), "YYYY-MM-DD")
-
-
 def bucket_start(when: datetime, bucket: Bucket) -> datetime:
     """The UTC day (or ISO week, from Monday) that ``when`` falls in."""
     when = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
@@ -204,73 +174,102 @@ def _percentile(sorted_values: np.ndarray, p: int) -> float:
     return float(sorted_values[max(0, -(-p * len(sorted_values) // 100) - 1)])
 
 
-async def feedback_stats(
-    store: FeedbackStore, filters: Filters = Filters(), *, bucket: Bucket = "day"
-) -> FeedbackStats:
-    """Compute the overview and its trend with two queries: the filtered answers' period
-    (computed by the database), abstained, degraded and latency, read as plain values without
-    the votes; and the votes on them grouped by period. numpy does the rest."""
-    period = _bucket_sql(store.dialect, bucket).label("bucket")
-    stmt, _ = filtered_query(
-        (AnswerRow.id, period, AnswerRow.abstained, AnswerRow.degraded, AnswerRow.latency_ms),
-        filters,
-        votes=False,  # joined only when a vote filter needs it
-    )
-    f = stmt.subquery()
-    one = lambda cond: func.sum(case((cond, 1), else_=0))  # noqa: E731
-    vote_counts = (
-        select(
-            f.c.bucket,
-            one(VoteRow.value == 1),
-            one(VoteRow.value == -1),
-            func.count(func.distinct(VoteRow.answer_id)),
+def _latencies_sql(dialect: str) -> Any:
+    """The group's latencies as one comma-separated text (the database aggregates in C; the
+    rows never cross into Python one by one)."""
+    if dialect == "sqlite":
+        return func.group_concat(AnswerRow.latency_ms)
+    return func.string_agg(cast(AnswerRow.latency_ms, Text), ",")
+
+
+@dataclass(frozen=True)
+class _Period:
+    """One day's (or week's) sums, and its latencies."""
+
+    questions: int
+    abstained: int
+    degraded: int
+    up: int
+    down: int
+    voted: int
+    latency: np.ndarray
+
+    @staticmethod
+    def merge(parts: Sequence[_Period]) -> _Period:
+        def total(key: str) -> int:
+            return sum(int(getattr(p, key)) for p in parts)
+
+        return _Period(
+            questions=total("questions"),
+            abstained=total("abstained"),
+            degraded=total("degraded"),
+            up=total("up"),
+            down=total("down"),
+            voted=total("voted"),
+            latency=np.concatenate([p.latency for p in parts]),
         )
-        .join(f, f.c.id == VoteRow.answer_id)
-        .group_by(f.c.bucket)
-    )
-    rows_stmt = select(f.c.bucket, f.c.abstained, f.c.degraded, f.c.latency_ms)
 
-    def work(s: Session) -> tuple[list[Any], dict[str, tuple[int, int, int]]]:
-        voted = {str(r[0]): (int(r[1]), int(r[2]), int(r[3])) for r in s.execute(vote_counts)}
-        return list(s.execute(rows_stmt)), voted
-
-    rows, voted = await store.read(work)
-    if not rows:
-        return FeedbackStats(filters, Overview(), [])
-    buckets, abstained, degraded, latency = zip(*rows, strict=True)
-    keys, group = np.unique(np.asarray(buckets, dtype=str), return_inverse=True)
-    abst = np.asarray(abstained, dtype=bool)
-    degr = np.asarray(degraded, dtype=bool)
-    lat = np.asarray(latency, dtype=float)
-
-    def overview(idx: np.ndarray, votes: tuple[int, int, int]) -> Overview:
-        n = len(idx)
-        up, down, answers_voted = votes
-        ordered = np.sort(lat[idx])
-        n_abst = int(abst[idx].sum())
+    def overview(self) -> Overview:
+        ordered = np.sort(self.latency)
+        votes = self.up + self.down
         return Overview(
-            questions=n,
-            answered=n - n_abst,
-            abstained=n_abst,
-            up=up,
-            down=down,
-            satisfaction=up / (up + down) if up + down else None,
-            voted_share=answers_voted / n,
-            degraded=int(degr[idx].sum()),
+            questions=self.questions,
+            answered=self.questions - self.abstained,
+            abstained=self.abstained,
+            up=self.up,
+            down=self.down,
+            satisfaction=self.up / votes if votes else None,
+            voted_share=self.voted / self.questions,
+            degraded=self.degraded,
             latency_p50_ms=_percentile(ordered, 50),
             latency_p95_ms=_percentile(ordered, 95),
         )
 
-    # One stable sort by period, then each period is a slice (not a mask over every row).
-    order = np.argsort(group, kind="stable")
-    bounds = np.searchsorted(group[order], np.arange(len(keys) + 1))
-    trend = []
-    for i, key in enumerate(keys):
-        start = datetime.fromisoformat(str(key)[:10]).replace(tzinfo=UTC)
-        idx = order[bounds[i] : bounds[i + 1]]
-        trend.append((start, overview(idx, voted.get(str(key), (0, 0, 0)))))
-    up_all, down_all, voted_all = (sum(v[j] for v in voted.values()) for j in range(3))
-    total = overview(np.arange(len(lat)), (up_all, down_all, voted_all))
+
+async def feedback_stats(
+    store: FeedbackStore, filters: Filters = Filters(), *, bucket: Bucket = "day"
+) -> FeedbackStats:
+    """Compute the overview and its trend with one query grouped by day over the filtered
+    answers' flags, vote totals and latencies (all in ``ix_answers_overview``, so without
+    other filters the database reads that index alone); weeks and the total are merged from
+    the days, and numpy takes the percentiles."""
+    one = lambda cond: func.sum(case((cond, 1), else_=0))  # noqa: E731
+    stmt = filtered_query(
+        (
+            AnswerRow.day,
+            func.count(),
+            one(AnswerRow.abstained.is_(True)),
+            one(AnswerRow.degraded.is_(True)),
+            func.sum(AnswerRow.up),
+            func.sum(AnswerRow.down),
+            one(AnswerRow.up + AnswerRow.down > 0),
+            _latencies_sql(store.dialect),
+        ),
+        filters,
+    ).group_by(AnswerRow.day)
+
+    def work(s: Session) -> list[Any]:
+        return list(s.execute(stmt))
+
+    days: dict[str, _Period] = {}
+    for day, n, abstained, degraded, up, down, voted, latencies in await store.read(work):
+        days[str(day)] = _Period(
+            questions=int(n),
+            abstained=int(abstained or 0),
+            degraded=int(degraded or 0),
+            up=int(up or 0),
+            down=int(down or 0),
+            voted=int(voted or 0),
+            latency=np.array(str(latencies).split(","), dtype=float),
+        )
+    if not days:
+        return FeedbackStats(filters, Overview(), [])
+    periods: dict[datetime, list[_Period]] = {}
+    for day, part in sorted(days.items()):
+        start = bucket_start(datetime.fromisoformat(day).replace(tzinfo=UTC), bucket)
+        periods.setdefault(start, []).append(part)
+    trend = [(start, _Period.merge(parts).overview()) for start, parts in periods.items()]
+    total = _Period.merge(list(days.values())).overview()
     return FeedbackStats(filters, total, trend)
 
 
@@ -308,7 +307,7 @@ async def export_rows(
 ) -> list[dict[str, Any]]:
     """One row per vote on the filtered answers (one row with no vote for an answer nobody
     voted on), newest answer first; fields :data:`EXPORT_FIELDS`."""
-    stmt, _ = filtered_query((AnswerRow,), filters)
+    stmt = filtered_query((AnswerRow,), filters)
     stmt = stmt.order_by(AnswerRow.created_at.desc(), AnswerRow.id)
 
     def work(s: Session) -> list[dict[str, Any]]:
@@ -417,18 +416,15 @@ async def list_answers(
         AnswerRow.degraded,
         AnswerRow.generator,
         AnswerRow.latency_ms,
+        AnswerRow.up,
+        AnswerRow.down,
     )
-    # Paging by date or latency without a vote filter reads the answers alone, and the votes
-    # of the page's 50 answers after; otherwise the vote totals are joined and sorted on.
-    joined = filters.vote is not None or sort == "most_down"
-    stmt, _ = filtered_query(columns, filters, votes=joined)
+    stmt = filtered_query(columns, filters)
     order: dict[str, tuple[Any, ...]] = {
         "newest": (AnswerRow.created_at.desc(),),
         "oldest": (AnswerRow.created_at.asc(),),
         "slowest": (AnswerRow.latency_ms.desc(),),
-        "most_down": (
-            (stmt.selected_columns.down.desc(), AnswerRow.created_at.desc()) if joined else ()
-        ),
+        "most_down": (AnswerRow.down.desc(), AnswerRow.created_at.desc()),
     }
     paged = (
         stmt.order_by(*order[sort], AnswerRow.id)
@@ -439,11 +435,6 @@ async def list_answers(
 
     def work(s: Session) -> tuple[list[AnswerSummary], int]:
         rows = list(s.execute(paged))
-        if joined:
-            votes = {r.id: (int(r.up), int(r.down)) for r in rows}
-        else:
-            page_votes = _vote_sums().where(VoteRow.answer_id.in_([r.id for r in rows]))
-            votes = {t.answer_id: (int(t.up), int(t.down)) for t in s.execute(page_votes)}
         out = [
             AnswerSummary(
                 r.id,
@@ -456,7 +447,8 @@ async def list_answers(
                 bool(r.degraded),
                 r.generator,
                 float(r.latency_ms),
-                *votes.get(r.id, (0, 0)),
+                int(r.up),
+                int(r.down),
             )
             for r in rows
         ]
@@ -488,7 +480,10 @@ async def source_usage(store: FeedbackStore, filters: Filters | None = None) -> 
     """Every document that the filtered answers retrieved, most cited first (from the
     citations and retrieved lists each answer stored; documents never retrieved are not
     known to the feedback database)."""
-    stmt, _ = filtered_query((AnswerRow.citations, AnswerRow.retrieved), filters or Filters())
+    stmt = filtered_query(
+        (AnswerRow.citations, AnswerRow.retrieved, AnswerRow.up, AnswerRow.down),
+        filters or Filters(),
+    )
 
     def work(s: Session) -> list[Any]:
         return list(s.execute(stmt))

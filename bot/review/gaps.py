@@ -64,7 +64,7 @@ async def knowledge_gaps(
             called in a worker thread).
         distance: the cosine distance at which the clustering stops merging.
     """
-    stmt, _ = filtered_query(
+    stmt = filtered_query(
         (
             AnswerRow.id,
             AnswerRow.question,
@@ -75,7 +75,7 @@ async def knowledge_gaps(
         filters or Filters(),
     )
     stmt = (
-        stmt.where(or_(AnswerRow.abstained.is_(True), stmt.selected_columns.down > 0))
+        stmt.where(or_(AnswerRow.abstained.is_(True), AnswerRow.down > 0))
         .order_by(AnswerRow.created_at.desc())
         .limit(limit)
     )

@@ -150,7 +150,9 @@ class SupportCog(commands.Cog):
             return
         try:
             await self.service.link_message(
-                reply.answer_id, message_ref(message.channel.id, message.id)
+                reply.answer_id,
+                message_ref(message.channel.id, message.id),
+                permalink=message.jump_url,
             )
         except Exception:
             log.exception("could not link answer %s to message %s", reply.answer_id, message.id)
