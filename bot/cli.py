@@ -163,6 +163,21 @@ def print_sync_report(report: SyncReport) -> None:
     )
 
 
+def _record_inventory(settings: Settings, report: SyncReport) -> None:
+    """Store what the ingested sources now hold in the feedback database (the review console's
+    list of documents never cited); a failure is reported, the ingest stands."""
+    from bot.feedback import FeedbackStore
+
+    try:
+        store = FeedbackStore(settings.resolved_database_url)
+        try:
+            asyncio.run(store.record_inventory(report))
+        finally:
+            store.close()
+    except Exception as exc:  # the index is written; only the console's inventory is stale
+        console.print(f"[yellow]could not record the document inventory:[/] {escape(str(exc))}")
+
+
 @app.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
@@ -195,6 +210,7 @@ def ingest(
         )
     finally:
         engine.close()
+    _record_inventory(settings, report)
     console.print(
         f"[bold]Ingested[/] {report.documents} documents ({report.chunks} chunks), "
         f"{report.unchanged} unchanged, {report.removed} removed, {len(report.skipped)} "
@@ -751,9 +767,6 @@ def feedback_export_command(
     console.print(f"wrote {len(rows)} rows to {escape(str(out))}")
 
 
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
-
-
 @review_app.callback(invoke_without_command=True)
 def review(
     ctx: typer.Context,
@@ -778,11 +791,8 @@ def review(
         return
     import secrets
 
-    import uvicorn
-
     from bot.feedback import FeedbackStore
-    from bot.review.app import create_app
-    from bot.review.auth import add_user, load_users, session_secret
+    from bot.review.auth import add_user, load_users
 
     settings = _settings()
     host = host or settings.review_host
@@ -802,31 +812,21 @@ def review(
             password = secrets.token_urlsafe(12)
             add_user(users_path, "demo", password)
             console.print(f"Demo login: [bold]demo[/] / [bold]{password}[/]")
-    users = load_users(users_path)
-    if not users:
-        raise _fail(
-            "no console users yet: add one with 'supportbot review add-user NAME' (login is "
-            "always required)"
-        )
-    secret = settings.review_secret_key.get_secret_value() if settings.review_secret_key else None
+    from bot.review.serve import ConsoleConfigError, console_app, console_server
     from knowledge.embedding import get_embedder
 
     store = FeedbackStore(database_url)
-    # The embedding model only (no index): the knowledge-gaps page groups questions with it.
-    embedder = get_embedder(settings.embedding_model, batch_size=settings.embedding_batch_size)
-    web = create_app(
-        store,
-        users=users,
-        secret_key=session_secret(secret, settings.data_dir),
-        mask_users=settings.review_mask_users,
-        https_only=host not in LOOPBACK,
-        embed=embedder.embed,
-        gap_distance=settings.review_gap_distance,
-        simulated=demo,
-    )
-    console.print(f"Review console on http://{host}:{port or settings.review_port}/")
     try:
-        uvicorn.run(web, host=host, port=port or settings.review_port, log_level="warning")
+        # The embedding model only (no index): the knowledge-gaps page groups questions with it.
+        embedder = get_embedder(settings.embedding_model, batch_size=settings.embedding_batch_size)
+        web = console_app(
+            settings, store, embed=embedder.embed, host=host, users_path=users_path, simulated=demo
+        )
+        port = port or settings.review_port
+        console.print(f"Review console on http://{host}:{port}/")
+        console_server(web, host, port).run()
+    except ConsoleConfigError as exc:
+        raise _fail(str(exc)) from None
     finally:
         store.close()
 
@@ -856,12 +856,22 @@ def review_add_user(
     console.print(f"User {escape(name)} saved in {escape(str(settings.review_users_path))}.")
 
 
+WithReviewOpt = Annotated[
+    bool,
+    typer.Option(
+        "--with-review",
+        help="Also host the review console (review_host:review_port) in this process, sharing "
+        "its database and embedding model (setting serve_review).",
+    ),
+]
+
+
 @serve_app.command("slack")
-def serve_slack() -> None:
+def serve_slack(with_review: WithReviewOpt = False) -> None:
     """Run the Slack app (Socket Mode or HTTP Events API, per SUPPORTBOT_SLACK_MODE)."""
     from bot.platforms.slack import serve
 
-    _serve(serve, "Slack")
+    _serve(serve, "Slack", with_review=with_review)
 
 
 @serve_app.command("discord")
@@ -869,19 +879,28 @@ def serve_discord(
     sync_commands: Annotated[
         bool, typer.Option("--sync-commands", help="Register /ask with Discord even if unchanged.")
     ] = False,
+    with_review: WithReviewOpt = False,
 ) -> None:
     """Run the Discord bot (needs SUPPORTBOT_DISCORD_TOKEN)."""
     from bot.platforms.discord import serve
 
-    _serve(functools.partial(serve, sync_commands=sync_commands), "Discord")
+    _serve(
+        functools.partial(serve, sync_commands=sync_commands), "Discord", with_review=with_review
+    )
 
 
 def _serve(
-    serve: Callable[[Settings], Coroutine[Any, Any, None]], platform: Literal["Slack", "Discord"]
+    serve: Callable[[Settings], Coroutine[Any, Any, None]],
+    platform: Literal["Slack", "Discord"],
+    *,
+    with_review: bool = False,
 ) -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    settings = _settings()
+    if with_review:
+        settings = settings.model_copy(update={"serve_review": True})
     try:
-        asyncio.run(serve(_settings()))
+        asyncio.run(serve(settings))
     except KeyboardInterrupt:
         console.print(f"{platform} bot stopped.")
     except (ValueError, RuntimeError) as exc:

@@ -33,6 +33,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     create_engine,
+    delete,
     event,
     func,
     select,
@@ -45,6 +46,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from bot import migrations
 from bot.models import Answer, Turn
+from knowledge.sync import DocumentInfo, SyncReport
 
 T = TypeVar("T")
 
@@ -162,6 +164,20 @@ class SyncRunRow(Base):
     skipped: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class DocumentRow(Base):
+    """One document a source holds in the index, as of that source's last applied sync."""
+
+    __tablename__ = "documents"
+
+    origin: Mapped[str] = mapped_column(String(128), primary_key=True)
+    doc_id: Mapped[str] = mapped_column(String(512), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    uri: Mapped[str] = mapped_column(Text)
+    audience: Mapped[str] = mapped_column(String(16))
+    chunks: Mapped[int] = mapped_column(Integer)
+    synced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
 CURATION_ACTIONS = ("verified", "corrected", "wrong", "dismissed")
@@ -681,6 +697,48 @@ class FeedbackStore:
                     r.error,
                     dict(r.details or {}),
                 )
+                for r in s.scalars(stmt)
+            ]
+
+        return await self._run(work)
+
+    # -- document inventory -------------------------------------------------------------------
+    async def set_documents(self, origin: str, documents: Sequence[DocumentInfo]) -> None:
+        """Replace the inventory of source ``origin`` with ``documents`` (what it holds in the
+        index after an applied sync; see :class:`knowledge.sync.SourceReport`)."""
+        now = _now()
+
+        def work(s: Session) -> None:
+            s.execute(delete(DocumentRow).where(DocumentRow.origin == origin))
+            s.add_all(
+                DocumentRow(
+                    origin=origin,
+                    doc_id=d.doc_id,
+                    title=d.title,
+                    uri=d.uri,
+                    audience=d.audience,
+                    chunks=d.chunks,
+                    synced_at=now,
+                )
+                for d in documents
+            )
+
+        await self._run(work)
+
+    async def record_inventory(self, report: SyncReport) -> None:
+        """Store the inventory of every source of an applied sync (sources of a dry run, or
+        whose run applied nothing, keep theirs)."""
+        for r in report.sources:
+            if r.documents is not None:
+                await self.set_documents(r.source, r.documents)
+
+    async def documents(self) -> list[tuple[str, DocumentInfo]]:
+        """The inventory: ``(origin, document)`` for every document of every source."""
+        stmt = select(DocumentRow).order_by(DocumentRow.origin, DocumentRow.doc_id)
+
+        def work(s: Session) -> list[tuple[str, DocumentInfo]]:
+            return [
+                (r.origin, DocumentInfo(r.doc_id, r.title, r.uri, r.audience, r.chunks))
                 for r in s.scalars(stmt)
             ]
 

@@ -23,7 +23,7 @@ import os
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -246,6 +246,10 @@ class SyncService:
                 )
             except Exception:
                 log.exception("could not record the sync run of %s", r.source)
+        try:
+            await self.store.record_inventory(report)
+        except Exception:
+            log.exception("could not record the document inventory")
         log.info("sync (%s): %s", trigger, "; ".join(report_lines(report)))
         return report
 
@@ -531,14 +535,23 @@ def request_admin(
 
 @contextlib.asynccontextmanager
 async def running_ops(
-    settings: Settings, engine: SyncEngine, store: FeedbackStore
+    settings: Settings,
+    engine: SyncEngine,
+    store: FeedbackStore,
+    *,
+    embed: Callable[[list[str]], Any] | None = None,
 ) -> AsyncIterator[AdminCommands]:
-    """Start the sync schedules and the admin socket for a serving bot; stop them on exit.
-    Yields the admin commands the adapters register.
+    """Start the sync schedules, the admin socket and, with ``serve_review``, the review
+    console (sharing ``store`` and the bot's embedding model ``embed``) for a serving bot; stop
+    them on exit. Yields the admin commands the adapters register.
 
     Raises:
         knowledge.sources.config.SourcesFileError: the sources file is invalid.
+        bot.review.serve.ConsoleConfigError: ``serve_review`` is on but no console users exist.
     """
+    from bot.review.serve import start_hosted_console  # FastAPI: only when serving
+
+    review = await start_hosted_console(settings, store, embed)
     sync = SyncService.from_settings(engine, store, settings)
     server = (
         AdminServer(sync, settings.admin_socket_path)
@@ -561,3 +574,5 @@ async def running_ops(
             await server.stop()
         if sync is not None:
             await sync.stop()
+        if review is not None:
+            await review.stop()

@@ -139,6 +139,12 @@ class Settings(KnowledgeSettings):
     review_mask_users: bool = Field(
         default=False, description="Show user ids as stable pseudonyms in the console and exports."
     )
+    serve_review: bool = Field(
+        default=False,
+        description="'supportbot serve slack|discord' also hosts the review console (review_host, "
+        "review_port) in its process, sharing its database and embedding model "
+        "(the CLI's --with-review).",
+    )
 
     # -- Slack (bot.platforms.slack) --------------------------------------------------------
     slack_mode: Literal["socket", "http"] = Field(

@@ -70,6 +70,9 @@ class IndexedDoc:
     source_hash: str
     version: str | None
     chunks: int
+    title: str = ""
+    uri: str = ""
+    audience: str = ""
 
 
 class IndexLockedError(KnowledgeError):
@@ -188,7 +191,15 @@ class QdrantIndex:
                 scroll_filter=flt,
                 limit=1024,
                 offset=offset,
-                with_payload=["doc_id", "doc_hash", "source_hash", "version", "audience"],
+                with_payload=[
+                    "doc_id",
+                    "doc_hash",
+                    "source_hash",
+                    "version",
+                    "audience",
+                    "title",
+                    "uri",
+                ],
                 with_vectors=False,
             )
             for p in points:
@@ -200,6 +211,9 @@ class QdrantIndex:
                     source_hash=str(payload.get("source_hash") or ""),
                     version=payload.get("version"),
                     chunks=(prev.chunks if prev else 0) + 1,
+                    title=str(payload.get("title") or doc_id),
+                    uri=str(payload.get("uri") or ""),
+                    audience=str(payload.get("audience") or ""),
                 )
             if offset is None:
                 return out

@@ -49,6 +49,18 @@ MASS_DELETE_SHARE = 0.5
 ``allow_mass_delete`` (an emptied mount or a broken sitemap must not empty the index)."""
 
 
+@dataclass(frozen=True)
+class DocumentInfo:
+    """One document a source holds in the index after a sync: its id, title, link, audience
+    and number of chunks (the inventory the review console lists, e.g. documents never cited)."""
+
+    doc_id: str
+    title: str
+    uri: str
+    audience: str
+    chunks: int
+
+
 @dataclass
 class SourceReport:
     """What a sync did (or, on a dry run, would do) to one source. Times are seconds."""
@@ -63,6 +75,9 @@ class SourceReport:
     blocked: str | None = None  # the mass-delete guard stopped it: nothing was applied
     chunks: int = 0  # chunks written
     seconds: float = 0.0  # listing and reading the source (embedding and writing: the run's)
+    # What the source holds in the index after an applied run (None: a dry run, or nothing
+    # was applied, so the index holds what it held before).
+    documents: list[DocumentInfo] | None = None
 
     @property
     def ok(self) -> bool:
@@ -390,5 +405,29 @@ class Syncer:
                         self.index.delete_versions(plan.source.config.id, doc_id)
                 if on_written is not None and (written or any(p.report.removed for p in active)):
                     on_written()
+        for plan in active:
+            plan.report.documents = _inventory(plan, written)
         report.seconds = time.perf_counter() - start
         return report
+
+
+def _inventory(
+    plan: _Plan, written: Sequence[tuple[_Plan, str, list[Chunk]]]
+) -> list[DocumentInfo]:
+    """What ``plan``'s source holds after the writes: what was indexed, less what was removed,
+    with the documents just written in their new version (no second scroll of the index)."""
+    removed = set(plan.report.removed)
+    docs = {
+        doc_id: DocumentInfo(
+            doc_id, d.title or doc_id, d.uri, d.audience or plan.audience, d.chunks
+        )
+        for doc_id, d in plan.indexed.items()
+        if doc_id not in removed
+    }
+    for p, _, chunks in written:
+        if p is plan and chunks:
+            first = chunks[0]
+            docs[first.doc_id] = DocumentInfo(
+                first.doc_id, first.title, first.uri, first.audience, len(chunks)
+            )
+    return sorted(docs.values(), key=lambda d: d.doc_id)

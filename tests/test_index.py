@@ -3,6 +3,7 @@ collection made before sentence vectors asks for ``ingest --rebuild``, which rep
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.engine import SupportEngine
+from bot.feedback import FeedbackStore
 from knowledge.base import KnowledgeBase
 from knowledge.index import DENSE, SENTENCES, SPARSE
 from knowledge.retrieval import FusionName, Retriever, _sparse, audience_filter
@@ -78,6 +80,13 @@ def test_a_collection_without_sentence_vectors_asks_for_rebuild_which_repairs_it
 
     rebuilt = CliRunner().invoke(app, ["ingest", "--rebuild", str(KB / "public")], env=env)
     assert rebuilt.exit_code == 0, rebuilt.output
+    store = FeedbackStore(f"sqlite:///{settings.data_dir / 'feedback.db'}")
+    try:  # the ingest records its document inventory for the review console
+        inventory = asyncio.run(store.documents())
+    finally:
+        store.close()
+    files = sorted(p.name for p in (KB / "public").iterdir() if p.is_file())
+    assert sorted(d.doc_id for _, d in inventory) == files
     engine = SupportEngine.from_settings(settings)
     try:
         assert engine.kb.index.count() > 0

@@ -84,6 +84,10 @@ async def test_scheduled_sync_reaches_the_running_engine_without_restart(
         await eventually(recorded, what="both changes in the sync history")
         runs = await store.sync_runs("office", limit=100)
         assert {r.trigger for r in runs} == {"schedule"}
+        # The inventory (the console's "never cited") follows the index: five, gym.md gone.
+        inventory = {d.doc_id: d for origin, d in await store.documents() if origin == "office"}
+        assert len(inventory) == 5 and "office/gym.md" not in inventory
+        assert all(d.chunks > 0 and d.title and d.audience for d in inventory.values())
     finally:
         await service.stop()
 
@@ -206,6 +210,14 @@ def test_cli_sync_in_its_own_process(tmp_path: Path, monkeypatch: pytest.MonkeyP
     (docs / "lunch.md").unlink()
     result = runner.invoke(app, ["sync", "office"], env={"COLUMNS": "200"})
     assert result.exit_code == 0 and "removed office/lunch.md" in result.output, result.output
+    result = runner.invoke(app, ["sync", "--dry-run"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    store = FeedbackStore(f"sqlite:///{tmp_path / 'data' / 'feedback.db'}")
+    try:  # a dry run leaves the inventory as the last applied run wrote it
+        docs_now = [d.doc_id for _, d in asyncio.run(store.documents())]
+    finally:
+        store.close()
+    assert len(docs_now) == 4 and "office/lunch.md" not in docs_now
     result = runner.invoke(app, ["sync", "status"], env={"COLUMNS": "200"})
     assert "office (folder, manual): last" in result.output and "-1" in result.output
     result = runner.invoke(app, ["sync", "nope"])

@@ -252,6 +252,24 @@ def test_sources_page(console: tuple[TestClient, FeedbackStore, list[str]]) -> N
     assert cells == ["5", "5", "2", "2", "50 %"]  # d.md: cited by all five, 👍 2 / 👎 2
     never = re.search(r'<table id="never-cited">.*?</table>', page, re.S)
     assert never is not None and "faq.md" in never.group(0)
+    assert "Retrieved but never cited" in page  # no inventory recorded yet
+
+    # With the inventory a sync records, documents nobody retrieved are listed too.
+    from knowledge.sync import DocumentInfo
+
+    docs = [
+        DocumentInfo(name, title, f"file:///{name}", "public", 3)
+        for name, title in (("d.md", "Doc"), ("faq.md", "FAQ"), ("unused.md", "Unused guide"))
+    ]
+    asyncio.run(store.set_documents("docs", docs))
+    page = client.get("/sources").text
+    never = re.search(r'<table id="never-cited">.*?</table>', page, re.S)
+    assert never is not None and "Never cited" in page
+    listed = never.group(0)
+    assert "Unused guide" in listed and "FAQ" in listed and "<small>d.md<" not in listed
+    assert listed.index("faq.md") < listed.index("unused.md")  # the retrieved one first
+    asyncio.run(store.set_documents("docs", docs[:1]))  # the next sync replaces the inventory
+    assert [d.doc_id for _, d in asyncio.run(store.documents())] == ["d.md"]
 
 
 async def test_demo_fills_its_own_database_with_simulated_votes(tmp_path: Path) -> None:
@@ -286,5 +304,43 @@ async def test_demo_fills_its_own_database_with_simulated_votes(tmp_path: Path) 
         with TestClient(app) as client:
             assert log_in(client) == 303
             assert "simulated data" in client.get("/").text
+    finally:
+        store.close()
+
+
+async def test_a_serving_bot_hosts_the_console_with_review(
+    tmp_path: Path, kb_engine: object
+) -> None:
+    """With ``serve_review`` (``serve slack|discord --with-review``) the bot's process serves
+    the console on its own loop, over the bot's store; without users it refuses to start."""
+    import socket
+
+    import httpx
+
+    from bot.ops import running_ops
+    from bot.review.serve import ConsoleConfigError
+    from tests.conftest import make_settings
+
+    with socket.socket() as probe:  # a free port on loopback
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = make_settings(tmp_path / "data", serve_review=True, review_port=port)
+    store = FeedbackStore(settings.resolved_database_url)
+    try:
+        with pytest.raises(ConsoleConfigError, match="add-user"):
+            async with running_ops(settings, kb_engine, store):  # type: ignore[arg-type]
+                pass
+        add_user(settings.review_users_path, "lead", PASSWORD)
+        async with (
+            running_ops(settings, kb_engine, store),  # type: ignore[arg-type]
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client,
+        ):
+            login = await client.get("/login")
+            assert login.status_code == 200 and 'name="csrf"' in login.text
+            anonymous = await client.get("/answers")
+            assert anonymous.status_code == 303  # login still required
+        with pytest.raises(httpx.ConnectError):  # stopped with the bot
+            async with httpx.AsyncClient() as client:
+                await client.get(f"http://127.0.0.1:{port}/login")
     finally:
         store.close()

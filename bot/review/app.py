@@ -37,6 +37,7 @@ from bot.review.feedback_report import (
     feedback_stats,
     list_answers,
     mask,
+    never_cited,
     source_usage,
     to_csv,
     to_jsonl,
@@ -315,9 +316,18 @@ def create_app(
         params = dict(request.query_params)
         uses = await source_usage(store, filters_from(params))
         most_down = sorted((u for u in uses if u.down), key=lambda u: (-u.down, u.doc_id))[:10]
-        never = [u for u in uses if not u.cited]
+        never = await never_cited(store, uses)
+        inventory = never is not None
+        if never is None:
+            never = [u for u in uses if not u.cited]
         return render(
-            request, "sources.html", uses=uses, most_down=most_down, never=never, params=params
+            request,
+            "sources.html",
+            uses=uses,
+            most_down=most_down,
+            never=never,
+            inventory=inventory,
+            params=params,
         )
 
     @app.get("/export.{fmt}")

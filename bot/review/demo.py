@@ -68,7 +68,10 @@ async def build_demo(
         )
         engine = await asyncio.to_thread(SupportEngine.from_settings, demo_settings)
         try:
-            await asyncio.to_thread(engine.kb.ingest, [docs], audience="internal", console=console)
+            ingested = await asyncio.to_thread(
+                engine.kb.ingest, [docs], audience="internal", console=console
+            )
+            await store.record_inventory(ingested)
             rng = random.Random(13)
             now = datetime.now(UTC)
             for n, q in enumerate(

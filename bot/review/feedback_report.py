@@ -502,3 +502,22 @@ async def source_usage(store: FeedbackStore, filters: Filters | None = None) -> 
             row[3] += int(down)
     out = [SourceUse(d, titles.get(d, d), *v) for d, v in stats.items()]
     return sorted(out, key=lambda u: (-u.cited, -u.retrieved, u.doc_id))
+
+
+async def never_cited(store: FeedbackStore, uses: Sequence[SourceUse]) -> list[SourceUse] | None:
+    """The documents of the inventory (what the sources hold after their last applied sync or
+    ingest, :meth:`bot.feedback.FeedbackStore.documents`) that none of ``uses``' answers
+    cite, most retrieved first; ``None`` when no inventory is recorded yet (then only the
+    documents retrieved but never cited are known)."""
+    inventory = await store.documents()
+    if not inventory:
+        return None
+    by_doc = {u.doc_id: u for u in uses}
+    out = [
+        SourceUse(
+            d.doc_id, d.title, 0, by_doc[d.doc_id].retrieved if d.doc_id in by_doc else 0, 0, 0
+        )
+        for _, d in inventory
+        if d.doc_id not in by_doc or not by_doc[d.doc_id].cited
+    ]
+    return sorted(out, key=lambda u: (-u.retrieved, u.doc_id))

@@ -39,7 +39,7 @@ async def serve(settings: Settings, *, sync_commands: bool = False, **options: A
             service = SupportService(engine, store, human_contact=settings.human_contact)
             token = settings.discord_token.get_secret_value().strip()
             async with (
-                running_ops(settings, engine, store) as admin,
+                running_ops(settings, engine, store, embed=engine.kb.embedder.embed) as admin,
                 SupportBot(
                     service, settings, sync_commands=sync_commands, admin=admin, **options
                 ) as bot,

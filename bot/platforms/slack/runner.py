@@ -206,7 +206,7 @@ async def serve(settings: Settings) -> None:
         raise
     try:
         service = SupportService(engine, store, human_contact=settings.human_contact)
-        async with running_ops(settings, engine, store) as admin:
+        async with running_ops(settings, engine, store, embed=engine.kb.embedder.embed) as admin:
             bot = SlackBot(settings, service, admin=admin)
             await bot.start()
             try:
