@@ -122,6 +122,8 @@ async def test_thread_follow_up_is_answered_with_history(
         Turn("assistant", first.args["text"]),
     )
     assert "5 business days" in all_text(second), "the history reached the engine"
+    stored = await stored_answer_for(h, CHANNEL, second.result["ts"])
+    assert stored.history == h.engine.calls[1].history, "the review console can show the thread"
 
 
 @pytest.mark.parametrize("mode", MODES)
