@@ -112,13 +112,20 @@ def test_lead_reviews_a_thumbs_down_answer(
         d.save_screenshot(str(ARTIFACTS / f"{name}.png"))  # type: ignore[attr-defined]
 
     def submit(css: str) -> None:
-        """Click a submit button and wait until the next page replaced this one."""
-        from selenium.webdriver.support import expected_conditions as ec
+        """Click a submit button and wait until the next page replaced this one (a mark set on
+        this page's window is gone and the new page has loaded; Chromium can answer a check on
+        an element of the old page with an inspector error rather than "stale", so none is
+        made)."""
         from selenium.webdriver.support.ui import WebDriverWait
 
-        old = d.find_element(By.TAG_NAME, "html")  # type: ignore[attr-defined]
+        d.execute_script("window.__supportbotOldPage = true")  # type: ignore[attr-defined]
         d.find_element(By.CSS_SELECTOR, css).click()  # type: ignore[attr-defined]
-        WebDriverWait(d, 10).until(ec.staleness_of(old))  # type: ignore[arg-type]
+        WebDriverWait(d, 10).until(  # type: ignore[arg-type]
+            lambda drv: drv.execute_script(
+                "return window.__supportbotOldPage === undefined"
+                " && document.readyState === 'complete'"
+            )
+        )
 
     d.get(base + "/answers")  # type: ignore[attr-defined]
     assert "/login" in d.current_url  # type: ignore[attr-defined]
