@@ -30,6 +30,7 @@ from bot.generators.base import Generation, GeneratorError, SourceText
 from bot.generators.extractive import ExtractiveGenerator
 from bot.generators.openai_compat import OnText, OpenAICompatibleGenerator
 from bot.grounding import GroundingChecker, GroundingResult
+from bot.memory import AnswerMemory, MemoryHit, RefreshReport, VerifiedAnswer
 from bot.models import Answer, Citation, RetrievedChunk, Timings, Turn
 from bot.prompt import load_few_shot
 from bot.settings import Settings
@@ -51,6 +52,10 @@ UNGROUNDED_NOTICE = (
     "No sentence of the language model's answer could be matched to the documents, so this "
     "answer quotes the most relevant passages instead."
 )
+VERIFIED_NOTICE = {
+    "lead": "Verified answer: a support lead checked this answer to the same question.",
+    "votes": "Verified answer: people who asked the same question confirmed it.",
+}
 UNAVAILABLE_TEXT = (
     "The language model is not responding right now and no passage answers this directly. "
     "Please try again later or ask {human}."
@@ -101,6 +106,13 @@ class SupportEngine:
         self.compressor = (
             SourceCompressor(kb.embedder.embed, settings.llm_source_words)
             if self.llm is not None and settings.llm_source_words
+            else None
+        )
+        self.memory = (
+            AnswerMemory(
+                kb.client, kb.settings.collection, kb.embedder, threshold=settings.memory_threshold
+            )
+            if settings.memory_enabled
             else None
         )
 
@@ -214,6 +226,12 @@ class SupportEngine:
         if audience not in ("public", "internal"):
             raise ValueError(f"audience must be 'public' or 'internal', not {audience!r}")
         t0 = time.perf_counter()
+        if self.memory is not None and not history:
+            # A follow-up in a thread depends on its context; only a question on its own can be
+            # the same question as a verified one.
+            hit = await asyncio.to_thread(self._memory_lookup, question, audience)
+            if hit is not None:
+                return self._verified(question, audience, hit, t0)
         context = next((t.text for t in reversed(history) if t.role == "user"), None)
         result, unknown = await asyncio.to_thread(self._retrieve, question, audience, context)
         retrieved = tuple(
@@ -385,6 +403,52 @@ class SupportEngine:
             notice=notice,
             generation=generation,
             grounded=grounded,
+        )
+
+    async def refresh_memory(self, verified: Sequence[VerifiedAnswer]) -> RefreshReport | None:
+        """Make the answer memory hold ``verified`` (see :meth:`AnswerMemory.refresh`), in a
+        worker thread; ``None`` when the memory is off."""
+        memory = self.memory
+        if memory is None:
+            return None
+
+        def work() -> RefreshReport:
+            with self.kb.lock:
+                return memory.refresh(verified)
+
+        return await asyncio.to_thread(work)
+
+    def _memory_lookup(self, question: str, audience: str) -> MemoryHit | None:
+        if self.memory is None:
+            return None
+        with self.kb.lock:  # the cited chunks are checked against one version of the index
+            return self.memory.lookup(question, audience)
+
+    def _verified(self, question: str, audience: str, hit: MemoryHit, t0: float) -> Answer:
+        """The answer for a verified hit: its text, cited from its chunks as indexed now."""
+        cited = tuple(
+            self._citation(i, Hit(chunk, hit.similarity, hit.similarity))
+            for i, chunk in enumerate(hit.chunks, start=1)
+        )
+        text = hit.entry.text
+        if not MARKER.search(text):  # a correction written without markers cites its sources
+            text = f"{text} {''.join(f'[{c.number}]' for c in cited)}"
+        total = (time.perf_counter() - t0) * 1000
+        return Answer(
+            question=question,
+            text=text,
+            citations=cited,
+            abstained=False,
+            confidence=hit.similarity,
+            generator="verified",
+            audience=audience,
+            timings=Timings(total_ms=total),
+            retrieved=tuple(
+                RetrievedChunk(c.chunk_id, c.doc_id, hit.similarity, c.page, c.source_id)
+                for c in hit.chunks
+            ),
+            support=hit.similarity,
+            notice=VERIFIED_NOTICE.get(hit.entry.by, VERIFIED_NOTICE["lead"]),
         )
 
     @staticmethod

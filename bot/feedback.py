@@ -45,6 +45,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from bot import migrations
+from bot.memory import VerifiedAnswer
 from bot.models import Answer, Turn
 from knowledge.sync import DocumentInfo, SyncReport
 
@@ -178,6 +179,19 @@ class DocumentRow(Base):
     audience: Mapped[str] = mapped_column(String(16))
     chunks: Mapped[int] = mapped_column(Integer)
     synced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class MemoryStatusRow(Base):
+    """Whether a verified answer is stale (its cited chunks changed or gone), as the serving
+    bot's answer memory last found (:class:`bot.ops.MemoryRefresher`)."""
+
+    __tablename__ = "memory_status"
+
+    answer_id: Mapped[str] = mapped_column(
+        ForeignKey("answers.id", ondelete="CASCADE"), primary_key=True
+    )
+    stale: Mapped[bool] = mapped_column(Boolean)
+    checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
 CURATION_ACTIONS = ("verified", "corrected", "wrong", "dismissed")
@@ -640,6 +654,92 @@ class FeedbackStore:
                 )
                 for r in s.scalars(stmt)
             ]
+
+        return await self._run(work)
+
+    async def verified_answers(self, *, min_up_votes: int = 0) -> list[VerifiedAnswer]:
+        """The verified answers (see :mod:`bot.memory`), oldest first: those whose newest
+        curation is ``verified`` (the answer as given) or ``corrected`` (the lead's text and
+        chosen citations), and, with ``min_up_votes`` > 0, answers with at least that many
+        👍 from distinct people and no 👎 that no lead marked ``wrong`` or ``dismissed``.
+        Abstentions count only when corrected; an answer must cite something to be served."""
+
+        def work(s: Session) -> list[VerifiedAnswer]:
+            newest: dict[str, CurationRow] = {}
+            for c in s.scalars(
+                select(CurationRow).order_by(CurationRow.created_at, CurationRow.id)
+            ):
+                newest[c.answer_id] = c
+            ids = [a for a, c in newest.items() if c.action in ("verified", "corrected")]
+            by_votes: list[str] = []
+            if min_up_votes > 0:
+                stmt = select(AnswerRow.id).where(
+                    AnswerRow.up >= min_up_votes,
+                    AnswerRow.down == 0,
+                    AnswerRow.abstained.is_(False),
+                )
+                by_votes = [a for a in s.scalars(stmt) if a not in newest]
+            rows = {
+                r.id: r
+                for start in range(0, len(ids) + len(by_votes), 500)
+                for r in s.scalars(
+                    select(AnswerRow).where(AnswerRow.id.in_((ids + by_votes)[start : start + 500]))
+                )
+            }
+            out = []
+            for answer_id in ids + by_votes:
+                row = rows.get(answer_id)
+                if row is None:
+                    continue
+                cur = newest.get(answer_id)
+                corrected = cur is not None and cur.action == "corrected"
+                if not corrected and row.abstained:
+                    continue
+                cited = (cur.citations if corrected and cur is not None else row.citations) or []
+                chunk_ids = tuple(
+                    dict.fromkeys(str(x["chunk_id"]) for x in cited if x.get("chunk_id"))
+                )
+                if not chunk_ids:
+                    continue
+                out.append(
+                    VerifiedAnswer(
+                        answer_id=answer_id,
+                        question=row.question,
+                        text=(cur.text if corrected and cur is not None else None)
+                        or row.answer_text,
+                        chunk_ids=chunk_ids,
+                        audience=row.audience,
+                        by="lead" if cur is not None else "votes",
+                        corrected=corrected,
+                    )
+                )
+            out.sort(key=lambda v: rows[v.answer_id].created_at)
+            return out
+
+        return await self._run(work)
+
+    async def set_stale(self, verified: Sequence[str], stale: Sequence[str]) -> None:
+        """Record the memory's status of the ``verified`` answer ids: those in ``stale`` are
+        stale, the others served; answers no longer verified lose their status."""
+        now, stale_ids = _now(), set(stale)
+
+        def work(s: Session) -> None:
+            s.execute(delete(MemoryStatusRow))
+            s.add_all(
+                MemoryStatusRow(answer_id=a, stale=a in stale_ids, checked_at=now)
+                for a in dict.fromkeys(verified)
+            )
+
+        await self._run(work)
+
+    async def memory_status(self) -> dict[str, tuple[bool, datetime]]:
+        """``answer_id → (stale, checked_at)`` of the verified answers, as last recorded."""
+
+        def work(s: Session) -> dict[str, tuple[bool, datetime]]:
+            return {
+                r.answer_id: (bool(r.stale), r.checked_at)
+                for r in s.scalars(select(MemoryStatusRow))
+            }
 
         return await self._run(work)
 

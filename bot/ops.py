@@ -27,11 +27,12 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from rich.console import Console
 
 from bot.feedback import FeedbackStore, SyncRunRecord
+from bot.memory import RefreshReport, VerifiedAnswer
 from bot.settings import Settings
 from knowledge.errors import KnowledgeError
 from knowledge.sources import Source, make_source
@@ -64,6 +65,65 @@ class SyncEngine(Protocol):
     ) -> SyncReport: ...
 
     async def recalibrate(self) -> None: ...
+
+
+@runtime_checkable
+class MemoryEngine(Protocol):
+    """What :class:`MemoryRefresher` needs from the core (:class:`bot.engine.SupportEngine`)."""
+
+    async def refresh_memory(self, verified: Sequence[VerifiedAnswer]) -> RefreshReport | None: ...
+
+
+class MemoryRefresher:
+    """Keeps a serving bot's answer memory in step with the database: every ``interval_s``
+    it reads the verified answers (a lead's decisions made in the review console, possibly
+    another process, and votes), refreshes the memory, and records which are stale (their
+    cited chunks changed or gone) for the console. A failing round is logged and retried."""
+
+    def __init__(
+        self, engine: MemoryEngine, store: FeedbackStore, *, interval_s: float, min_up_votes: int
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.interval_s = interval_s
+        self.min_up_votes = min_up_votes
+        self._task: asyncio.Task[None] | None = None
+
+    async def refresh(self) -> RefreshReport | None:
+        """One round now; the report, or ``None`` when the memory is off."""
+        verified = await self.store.verified_answers(min_up_votes=self.min_up_votes)
+        report = await self.engine.refresh_memory(verified)
+        if report is not None:
+            await self.store.set_stale([v.answer_id for v in verified], report.stale)
+        return report
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                report = await self.refresh()
+                if report is not None and (report.added or report.removed or report.stale):
+                    log.info(
+                        "answer memory: %d verified (%d new, %d withdrawn, %d stale)",
+                        report.entries,
+                        report.added,
+                        report.removed,
+                        len(report.stale),
+                    )
+            except Exception:
+                log.exception("could not refresh the answer memory; retrying")
+            await asyncio.sleep(self.interval_s)
+
+    def start(self) -> None:
+        """Run rounds in the background until :meth:`stop`."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="answer-memory")
+
+    async def stop(self) -> None:
+        """Stop the background rounds."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
 
 
 @dataclass(frozen=True)
@@ -552,6 +612,18 @@ async def running_ops(
     from bot.review.serve import start_hosted_console  # FastAPI: only when serving
 
     review = await start_hosted_console(settings, store, embed)
+    memory = (
+        MemoryRefresher(
+            engine,
+            store,
+            interval_s=settings.memory_refresh_s,
+            min_up_votes=settings.memory_min_up_votes,
+        )
+        if settings.memory_enabled and isinstance(engine, MemoryEngine)
+        else None
+    )
+    if memory is not None:
+        memory.start()
     sync = SyncService.from_settings(engine, store, settings)
     server = (
         AdminServer(sync, settings.admin_socket_path)
@@ -576,3 +648,5 @@ async def running_ops(
             await sync.stop()
         if review is not None:
             await review.stop()
+        if memory is not None:
+            await memory.stop()

@@ -82,6 +82,28 @@ class Settings(KnowledgeSettings):
         description="Minimum support when the question has a word no document contains; "
         "unset = calibrated.",
     )
+    memory_enabled: bool = Field(
+        default=True,
+        description="Serve verified answers again to the same question (bot.memory).",
+    )
+    memory_threshold: float = Field(
+        default=0.95,
+        gt=0,
+        le=1,
+        description="Cosine similarity of question embeddings needed to serve a verified "
+        "answer (scripts/memory_threshold.py measured where distinct questions stop).",
+    )
+    memory_min_up_votes: int = Field(
+        default=0,
+        ge=0,
+        description="Also verify an answer when this many distinct people voted 👍 and none 👎 "
+        "(0 = only a lead verifies).",
+    )
+    memory_refresh_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often a serving bot reloads verified answers from the database.",
+    )
     few_shot_path: Path = Field(
         default=BUNDLED_FEW_SHOT, description="TOML file of curated few-shot examples."
     )

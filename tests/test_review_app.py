@@ -344,3 +344,21 @@ async def test_a_serving_bot_hosts_the_console_with_review(
                 await client.get(f"http://127.0.0.1:{port}/login")
     finally:
         store.close()
+
+
+def test_verified_answers_show_whether_the_memory_serves_them(
+    console: tuple[TestClient, FeedbackStore, list[str]],
+) -> None:
+    """The detail view says whether the bot serves a verified answer or found it stale, and
+    the Sources page lists the stale ones (as the serving bot's memory recorded them)."""
+    client, store, ids = console
+    asyncio.run(store.set_stale([ids[0], ids[2]], [ids[2]]))
+    assert log_in(client) == 303
+    served = client.get(f"/answers/{ids[0]}").text
+    assert 'id="memory-status"' in served and "the bot serves it" in served
+    stale = client.get(f"/answers/{ids[2]}").text
+    assert "Stale verified answer" in stale
+    assert 'id="memory-status"' not in client.get(f"/answers/{ids[1]}").text
+    table = re.search(r'<table id="stale">.*?</table>', client.get("/sources").text, re.S)
+    assert table is not None and f"/answers/{ids[2]}" in table.group(0)
+    assert f"/answers/{ids[0]}" not in table.group(0)

@@ -1,0 +1,229 @@
+"""The answer memory: verified answers, served again to a question that is the same.
+
+An answer is **verified** (:meth:`bot.feedback.FeedbackStore.verified_answers`) when a support
+lead marked it verified or wrote a corrected answer, or, with ``memory_min_up_votes = N``
+(0 = off), when N distinct people voted 👍 and nobody 👎. A lead's ``wrong`` or ``dismissed``
+outweighs any votes.
+
+Verified answers live in a Qdrant collection of their own (``<collection>_memory``, in the same
+Qdrant as the index): one point per answer, its vector the question's embedding, its payload
+the answer text, the ids of the chunks it cites and its audience. For a new question the
+nearest verified question is found (cosine similarity, audience-filtered: a ``public`` question
+only sees answers given to a public audience); it is served when
+
+- the similarity is at least ``memory_threshold`` (default :data:`DEFAULT_THRESHOLD`; see
+  ``scripts/memory_threshold.py`` for how it was chosen), and
+- every chunk it cites still exists in the index, unchanged, and is visible to the asker's
+  audience. Chunk ids carry the document's version hash (:mod:`knowledge.chunking`), so a sync
+  that changes or removes a cited document makes the answer **stale**; a stale answer is never
+  served, and :meth:`AnswerMemory.refresh` reports it so the review console shows it.
+
+The served answer is labelled verified and cited as usual: its citations are rebuilt from the
+chunks as they are in the index now.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from qdrant_client import QdrantClient
+from qdrant_client import models as qm
+
+from knowledge.chunking import Chunk
+from knowledge.embedding import Embedder
+
+log = logging.getLogger(__name__)
+
+DEFAULT_THRESHOLD = 0.95
+"""Cosine similarity of question embeddings at and above which a verified answer is served
+(see ``scripts/memory_threshold.py`` and the README's "Answer memory")."""
+
+MEMORY_NAMESPACE = uuid.UUID("2f1c7a52-5f0e-4b7e-9d0b-7c3e55e1a9d4")
+VECTOR = "question"
+
+
+@dataclass(frozen=True)
+class VerifiedAnswer:
+    """A verified answer: the question, the answer text (the lead's correction when there is
+    one), the ids of the chunks it cites (in citation order, ``[1]`` first), the audience it was
+    given to, and who verified it (``lead`` or ``votes``)."""
+
+    answer_id: str
+    question: str
+    text: str
+    chunk_ids: tuple[str, ...]
+    audience: str
+    by: str
+    corrected: bool = False
+
+
+@dataclass(frozen=True)
+class MemoryHit:
+    """A verified answer that fits a question, its similarity, and its cited chunks as the
+    index holds them now (in citation order)."""
+
+    entry: VerifiedAnswer
+    similarity: float
+    chunks: tuple[Chunk, ...]
+
+
+@dataclass
+class RefreshReport:
+    """What :meth:`AnswerMemory.refresh` did: entries kept in the memory, and the answer ids
+    whose cited chunks are gone or changed (stale)."""
+
+    entries: int = 0
+    added: int = 0
+    removed: int = 0
+    stale: list[str] = field(default_factory=list)
+
+
+class AnswerMemory:
+    """Verified answers in a Qdrant collection; see the module docstring.
+
+    Args:
+        client: the Qdrant client of the knowledge base (local or server).
+        index_collection: the chunks' collection (for the freshness check).
+        embedder: the bot's embedding model (questions are embedded as queries).
+        threshold: the cosine similarity a question needs to get a verified answer.
+    """
+
+    def __init__(
+        self,
+        client: QdrantClient,
+        index_collection: str,
+        embedder: Embedder,
+        *,
+        threshold: float = DEFAULT_THRESHOLD,
+    ) -> None:
+        self.client = client
+        self.index_collection = index_collection
+        self.collection = f"{index_collection}_memory"
+        self.embedder = embedder
+        self.threshold = threshold
+        self._lock = threading.Lock()
+        self._ensure()
+        self.size = self.client.count(self.collection, exact=True).count
+        """Verified answers held (with none, :meth:`lookup` costs nothing: no embedding)."""
+
+    def _ensure(self) -> None:
+        if not self.client.collection_exists(self.collection):
+            self.client.create_collection(
+                self.collection,
+                vectors_config={
+                    VECTOR: qm.VectorParams(size=self.embedder.dim, distance=qm.Distance.COSINE)
+                },
+            )
+
+    def _ids(self) -> set[str]:
+        out: set[str] = set()
+        offset: Any = None
+        while True:
+            points, offset = self.client.scroll(
+                self.collection, limit=1024, offset=offset, with_payload=["answer_id"]
+            )
+            out.update(str((p.payload or {})["answer_id"]) for p in points)
+            if offset is None:
+                return out
+
+    def _chunks(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
+        if not chunk_ids:
+            return {}
+        points = self.client.retrieve(
+            self.index_collection, list(dict.fromkeys(chunk_ids)), with_payload=True
+        )
+        return {str(p.id): Chunk.from_payload(p.payload or {}) for p in points}
+
+    def _fresh(self, entry: VerifiedAnswer, audience: str) -> tuple[Chunk, ...] | None:
+        """The entry's chunks if every one still exists and ``audience`` may see it."""
+        found = self._chunks(entry.chunk_ids)
+        chunks = tuple(found[c] for c in entry.chunk_ids if c in found)
+        if len(chunks) != len(entry.chunk_ids) or not chunks:
+            return None
+        if audience == "public" and any(c.audience != "public" for c in chunks):
+            return None
+        return chunks
+
+    def refresh(self, verified: Sequence[VerifiedAnswer]) -> RefreshReport:
+        """Make the memory hold exactly ``verified`` (new ones embedded, withdrawn ones
+        deleted), and report which of them are stale. Blocking (the embedding model and
+        Qdrant): call it in a worker thread from async code."""
+        report = RefreshReport(entries=len(verified))
+        wanted = {v.answer_id: v for v in verified}
+        with self._lock:
+            have = self._ids()
+            new = [v for v in verified if v.answer_id not in have]
+            gone = sorted(have - set(wanted))
+            if new:
+                vectors = self.embedder.embed([v.question for v in new])
+                self.client.upsert(
+                    self.collection,
+                    [
+                        qm.PointStruct(
+                            id=str(uuid.uuid5(MEMORY_NAMESPACE, v.answer_id)),
+                            vector={VECTOR: vec.tolist()},
+                            payload={
+                                "answer_id": v.answer_id,
+                                "question": v.question,
+                                "text": v.text,
+                                "chunk_ids": list(v.chunk_ids),
+                                "audience": v.audience,
+                                "by": v.by,
+                                "corrected": v.corrected,
+                            },
+                        )
+                        for v, vec in zip(new, vectors, strict=True)
+                    ],
+                )
+            if gone:
+                self.client.delete(
+                    self.collection,
+                    [str(uuid.uuid5(MEMORY_NAMESPACE, a)) for a in gone],
+                )
+            report.added, report.removed = len(new), len(gone)
+            self.size = len(wanted)
+        # Stale: judged against the index as it is now, with the audience it was given to.
+        report.stale = [v.answer_id for v in verified if self._fresh(v, "internal") is None]
+        return report
+
+    def lookup(self, question: str, audience: str) -> MemoryHit | None:
+        """The verified answer to serve for ``question`` asked by ``audience``, or ``None``
+        (none close enough, or the closest is stale or not for this audience). Blocking."""
+        if not self.size:
+            return None
+        vector = self.embedder.embed_query(question)
+        flt = (
+            qm.Filter(must=[qm.FieldCondition(key="audience", match=qm.MatchValue(value="public"))])
+            if audience == "public"
+            else None
+        )
+        found = self.client.query_points(
+            self.collection,
+            query=vector.tolist(),
+            using=VECTOR,
+            query_filter=flt,
+            limit=3,
+            with_payload=True,
+        ).points
+        for point in found:
+            if point.score < self.threshold:
+                return None
+            p = point.payload or {}
+            entry = VerifiedAnswer(
+                answer_id=str(p["answer_id"]),
+                question=str(p["question"]),
+                text=str(p["text"]),
+                chunk_ids=tuple(str(c) for c in p.get("chunk_ids") or ()),
+                audience=str(p["audience"]),
+                by=str(p.get("by") or "lead"),
+                corrected=bool(p.get("corrected")),
+            )
+            chunks = self._fresh(entry, audience)
+            if chunks is not None:
+                return MemoryHit(entry, float(point.score), chunks)
+        return None

@@ -1,0 +1,152 @@
+"""The answer memory (bot.memory): verified answers served again to the same question, never
+after their sources changed, never across audiences; verification by a lead or by votes."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.engine import SupportEngine
+from bot.feedback import FeedbackStore
+from bot.ops import MemoryRefresher, SyncService
+from knowledge.sources.config import SourceConfig
+from tests.conftest import INTERNAL_QUESTION, KB, PUBLIC_QUESTION, TESTS, make_settings
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Iterator[tuple[SupportEngine, FeedbackStore, MemoryRefresher]]:
+    """An engine of its own over tests/data/kb (public and internal), a store, a refresher."""
+    engine = SupportEngine.from_settings(make_settings(tmp_path / "data"))
+    engine.kb.ingest([KB / "public"], audience="public", progress=False)
+    engine.kb.ingest([KB / "internal"], audience="internal", progress=False)
+    store = FeedbackStore(f"sqlite:///{tmp_path / 'fb.db'}")
+    yield engine, store, MemoryRefresher(engine, store, interval_s=60, min_up_votes=2)
+    store.close()
+    engine.close()
+
+
+async def asked(
+    engine: SupportEngine, store: FeedbackStore, question: str, audience: str
+) -> tuple[str, object]:
+    answer = await engine.answer(question, audience=audience)
+    return await store.record_answer(answer), answer
+
+
+async def test_a_verified_answer_is_served_for_a_repeat_question(
+    fresh: tuple[SupportEngine, FeedbackStore, MemoryRefresher],
+) -> None:
+    engine, store, refresher = fresh
+    answer_id, first = await asked(engine, store, PUBLIC_QUESTION, "public")
+    assert first.generator != "verified" and first.citations  # type: ignore[attr-defined]
+    await store.curate(answer_id, "verified", reviewer="lead")
+    report = await refresher.refresh()
+    assert report is not None and (report.entries, report.added, report.stale) == (1, 1, [])
+    again = await engine.answer(PUBLIC_QUESTION, audience="public")
+    assert again.generator == "verified" and again.notice and "Verified" in again.notice
+    assert again.text == first.text  # type: ignore[attr-defined]
+    assert [c.chunk_id for c in again.citations] == [
+        c.chunk_id
+        for c in first.citations  # type: ignore[attr-defined]
+    ]
+    other = await engine.answer("How do I escalate an urgent ticket?", audience="internal")
+    assert other.generator != "verified"  # a different question gets its own answer
+    # In a thread, the question depends on its context: answered afresh.
+    from bot.models import Turn
+
+    threaded = await engine.answer(PUBLIC_QUESTION, history=[Turn("user", "Hello")])
+    assert threaded.generator != "verified"
+    # Withdrawn (a lead marks it wrong): gone from the memory.
+    await store.curate(answer_id, "wrong", reviewer="lead")
+    report = await refresher.refresh()
+    assert report is not None and report.removed == 1
+    assert (await engine.answer(PUBLIC_QUESTION, audience="public")).generator != "verified"
+
+
+async def test_an_internal_answer_is_never_served_to_a_public_channel(
+    fresh: tuple[SupportEngine, FeedbackStore, MemoryRefresher],
+) -> None:
+    engine, store, refresher = fresh
+    answer_id, first = await asked(engine, store, INTERNAL_QUESTION, "internal")
+    assert first.citations  # type: ignore[attr-defined]
+    await store.curate(answer_id, "verified", reviewer="lead")
+    await refresher.refresh()
+    assert (await engine.answer(INTERNAL_QUESTION, audience="internal")).generator == "verified"
+    public = await engine.answer(INTERNAL_QUESTION, audience="public")
+    assert public.generator != "verified"
+    assert all(c.audience == "public" for c in public.citations)
+
+
+async def test_a_correction_is_served_with_the_citations_the_lead_chose(
+    fresh: tuple[SupportEngine, FeedbackStore, MemoryRefresher],
+) -> None:
+    engine, store, refresher = fresh
+    answer_id, first = await asked(engine, store, PUBLIC_QUESTION, "public")
+    record = await store.get_answer(answer_id)
+    assert record is not None
+    chosen = record.retrieved[-1]  # the lead cites a different retrieved chunk
+    await store.curate(
+        answer_id,
+        "corrected",
+        reviewer="lead",
+        text="Returns are accepted within 30 days of delivery.",
+        citations=[chosen],
+    )
+    await refresher.refresh()
+    served = await engine.answer(PUBLIC_QUESTION, audience="public")
+    assert served.generator == "verified"
+    assert served.text == "Returns are accepted within 30 days of delivery. [1]"
+    assert [c.chunk_id for c in served.citations] == [chosen["chunk_id"]]
+
+
+async def test_votes_verify_only_with_enough_distinct_people_and_no_thumbs_down(
+    fresh: tuple[SupportEngine, FeedbackStore, MemoryRefresher],
+) -> None:
+    engine, store, refresher = fresh
+    answer_id, _ = await asked(engine, store, PUBLIC_QUESTION, "public")
+    await store.vote(answer_id, "U1", 1, source="button")
+    await store.vote(answer_id, "U1", 1, source="reaction")  # the same person twice: one vote
+    assert await store.verified_answers(min_up_votes=2) == []
+    await store.vote(answer_id, "U2", 1, source="button")
+    (v,) = await store.verified_answers(min_up_votes=2)
+    assert v.by == "votes" and v.answer_id == answer_id
+    assert await store.verified_answers(min_up_votes=0) == []  # off: only leads verify
+    await store.vote(answer_id, "U3", -1, source="button")
+    assert await store.verified_answers(min_up_votes=2) == []  # anyone's 👎 withholds it
+    await store.withdraw_vote(answer_id, "U3")
+    await store.curate(answer_id, "dismissed", reviewer="lead")
+    assert await store.verified_answers(min_up_votes=2) == []  # the lead outweighs votes
+
+
+async def test_a_verified_answer_goes_stale_when_its_source_changes(tmp_path: Path) -> None:
+    docs = tmp_path / "office"
+    shutil.copytree(TESTS / "data" / "office", docs)
+    engine = SupportEngine.from_settings(make_settings(tmp_path / "data"))
+    store = FeedbackStore(f"sqlite:///{tmp_path / 'fb.db'}")
+    sync = SyncService(
+        engine, store, [SourceConfig(id="office", kind="folder", location=str(docs))]
+    )
+    refresher = MemoryRefresher(engine, store, interval_s=60, min_up_votes=0)
+    question = "How many days of annual leave do full-time employees get?"
+    try:
+        await sync.run()
+        answer_id, first = await asked(engine, store, question, "public")
+        assert any("leave.md" in c.doc_id for c in first.citations)  # type: ignore[attr-defined]
+        await store.curate(answer_id, "verified", reviewer="lead")
+        await refresher.refresh()
+        assert (await engine.answer(question, audience="public")).generator == "verified"
+        leave = docs / "leave.md"
+        leave.write_text(leave.read_text().replace("25 days", "28 days"))
+        await sync.run()
+        after = await engine.answer(question, audience="public")
+        assert after.generator != "verified" and "28" in after.text
+        report = await refresher.refresh()
+        assert report is not None and report.stale == [answer_id]
+        status = await store.memory_status()
+        assert status[answer_id][0] is True
+    finally:
+        await asyncio.to_thread(engine.close)
+        store.close()
