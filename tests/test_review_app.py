@@ -359,6 +359,8 @@ def test_verified_answers_show_whether_the_memory_serves_them(
     stale = client.get(f"/answers/{ids[2]}").text
     assert "Stale verified answer" in stale
     assert 'id="memory-status"' not in client.get(f"/answers/{ids[1]}").text
-    table = re.search(r'<table id="stale">.*?</table>', client.get("/sources").text, re.S)
+    page = client.get("/sources").text
+    assert "<title>Sources · supportbot review</title>" in page and page.count('id="stale"') == 1
+    table = re.search(r'<table id="stale">.*?</table>', page, re.S)
     assert table is not None and f"/answers/{ids[2]}" in table.group(0)
     assert f"/answers/{ids[0]}" not in table.group(0)
