@@ -32,7 +32,7 @@ from bot.generators.openai_compat import OnText, OpenAICompatibleGenerator
 from bot.grounding import GroundingChecker, GroundingResult
 from bot.memory import AnswerMemory, MemoryHit, RefreshReport, VerifiedAnswer
 from bot.models import Answer, Citation, RetrievedChunk, Timings, Turn
-from bot.prompt import load_few_shot
+from bot.prompt import FewShotExample, load_few_shot
 from bot.settings import Settings
 from knowledge.base import KnowledgeBase
 from knowledge.retrieval import RETRIEVAL_DEPTH, Hit, RetrievalResult, keep_top_sources
@@ -318,7 +318,10 @@ class SupportEngine:
         generation: Generation
         if self.llm is not None:
             try:
-                generation = await self.llm.generate(question, llm_texts, history, on_text=on_text)
+                examples = await self._few_shot(question, audience)
+                generation = await self.llm.generate(
+                    question, llm_texts, history, on_text=on_text, examples=examples
+                )
             except GeneratorError as exc:
                 log.warning("LLM generator failed (%s); falling back to extractive", exc)
                 generation = await asyncio.to_thread(
@@ -417,6 +420,29 @@ class SupportEngine:
                 return memory.refresh(verified)
 
         return await asyncio.to_thread(work)
+
+    async def _few_shot(self, question: str, audience: str) -> list[FewShotExample] | None:
+        """Dynamic few-shot (``memory_few_shot``): the verified question/answer pairs nearest
+        the question, with the chunks they cite as their sources, then the curated examples
+        to fill up to as many as the curated file has; ``None`` (the curated ones) when off
+        or no verified answer fits."""
+        memory, llm = self.memory, self.llm
+        if memory is None or llm is None or not self.settings.memory_few_shot or not memory.size:
+            return None
+        k = max(len(llm.examples), 1)
+
+        def work() -> list[MemoryHit]:
+            with self.kb.lock:
+                return memory.examples(question, audience, k)
+
+        hits = await asyncio.to_thread(work)
+        if not hits:
+            return None
+        dynamic = [
+            FewShotExample(h.entry.question, tuple(c.text for c in h.chunks), h.entry.text)
+            for h in hits
+        ]
+        return dynamic + list(llm.examples[: k - len(dynamic)])
 
     def _memory_lookup(self, question: str, audience: str) -> MemoryHit | None:
         if self.memory is None:

@@ -696,6 +696,9 @@ class FeedbackStore:
                 if not corrected and row.abstained:
                     continue
                 cited = (cur.citations if corrected and cur is not None else row.citations) or []
+                # The answer's markers are [1]..[m] in citation-number order (the engine
+                # renumbers); a correction's follow the order the lead chose them in.
+                cited = sorted(cited, key=lambda x: int(x.get("number") or 0))
                 chunk_ids = tuple(
                     dict.fromkeys(str(x["chunk_id"]) for x in cited if x.get("chunk_id"))
                 )

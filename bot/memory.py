@@ -191,38 +191,59 @@ class AnswerMemory:
         report.stale = [v.answer_id for v in verified if self._fresh(v, "internal") is None]
         return report
 
-    def lookup(self, question: str, audience: str) -> MemoryHit | None:
-        """The verified answer to serve for ``question`` asked by ``audience``, or ``None``
-        (none close enough, or the closest is stale or not for this audience). Blocking."""
-        if not self.size:
-            return None
+    def _search(self, question: str, audience: str, limit: int) -> list[Any]:
         vector = self.embedder.embed_query(question)
         flt = (
             qm.Filter(must=[qm.FieldCondition(key="audience", match=qm.MatchValue(value="public"))])
             if audience == "public"
             else None
         )
-        found = self.client.query_points(
+        return self.client.query_points(
             self.collection,
             query=vector.tolist(),
             using=VECTOR,
             query_filter=flt,
-            limit=3,
+            limit=limit,
             with_payload=True,
         ).points
-        for point in found:
+
+    @staticmethod
+    def _entry(payload: dict[str, Any]) -> VerifiedAnswer:
+        return VerifiedAnswer(
+            answer_id=str(payload["answer_id"]),
+            question=str(payload["question"]),
+            text=str(payload["text"]),
+            chunk_ids=tuple(str(c) for c in payload.get("chunk_ids") or ()),
+            audience=str(payload["audience"]),
+            by=str(payload.get("by") or "lead"),
+            corrected=bool(payload.get("corrected")),
+        )
+
+    def examples(self, question: str, audience: str, k: int) -> list[MemoryHit]:
+        """The ``k`` verified answers nearest to ``question`` (any similarity) that are fresh
+        and visible to ``audience``, nearest first: the LLM prompt's dynamic few-shot
+        examples. Blocking."""
+        if not self.size or k <= 0:
+            return []
+        out = []
+        for point in self._search(question, audience, 4 * k):
+            entry = self._entry(point.payload or {})
+            chunks = self._fresh(entry, audience)
+            if chunks is not None:
+                out.append(MemoryHit(entry, float(point.score), chunks))
+            if len(out) == k:
+                break
+        return out
+
+    def lookup(self, question: str, audience: str) -> MemoryHit | None:
+        """The verified answer to serve for ``question`` asked by ``audience``, or ``None``
+        (none close enough, or the closest is stale or not for this audience). Blocking."""
+        if not self.size:
+            return None
+        for point in self._search(question, audience, 3):
             if point.score < self.threshold:
                 return None
-            p = point.payload or {}
-            entry = VerifiedAnswer(
-                answer_id=str(p["answer_id"]),
-                question=str(p["question"]),
-                text=str(p["text"]),
-                chunk_ids=tuple(str(c) for c in p.get("chunk_ids") or ()),
-                audience=str(p["audience"]),
-                by=str(p.get("by") or "lead"),
-                corrected=bool(p.get("corrected")),
-            )
+            entry = self._entry(point.payload or {})
             chunks = self._fresh(entry, audience)
             if chunks is not None:
                 return MemoryHit(entry, float(point.score), chunks)

@@ -99,6 +99,11 @@ class Settings(KnowledgeSettings):
         description="Also verify an answer when this many distinct people voted 👍 and none 👎 "
         "(0 = only a lead verifies).",
     )
+    memory_few_shot: bool = Field(
+        default=False,
+        description="With the LLM generator, use the verified answers nearest the question as "
+        "its few-shot examples (the curated ones fill up); off until measured with an LLM.",
+    )
     memory_refresh_s: float = Field(
         default=30.0,
         gt=0,

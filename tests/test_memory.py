@@ -150,3 +150,50 @@ async def test_a_verified_answer_goes_stale_when_its_source_changes(tmp_path: Pa
     finally:
         await asyncio.to_thread(engine.close)
         store.close()
+
+
+async def test_verified_answers_become_the_llm_prompts_few_shot_examples(
+    tmp_path: Path, fake: tuple[object, str]
+) -> None:
+    """With ``memory_few_shot``, the verified question/answer nearest a new question is sent to
+    the LLM (a local chat-completions server) as a few-shot exchange, its cited chunk as the
+    example's source, and the curated examples fill up to their number."""
+    from bot.prompt import load_few_shot
+
+    server, url = fake
+    settings = make_settings(
+        tmp_path / "data", generator="openai", openai_base_url=url, memory_few_shot=True
+    )
+    engine = SupportEngine.from_settings(settings)
+    engine.kb.ingest([KB / "public"], audience="public", progress=False)
+    store = FeedbackStore(f"sqlite:///{tmp_path / 'fb.db'}")
+    try:
+        answer_id, first = await asked(engine, store, PUBLIC_QUESTION, "public")
+        await store.curate(
+            answer_id,
+            "corrected",
+            reviewer="lead",
+            text="Thirty days from delivery [1].",
+            citations=[{"chunk_id": first.citations[0].chunk_id}],  # type: ignore[attr-defined]
+        )
+        await MemoryRefresher(engine, store, interval_s=60, min_up_votes=0).refresh()
+        await engine.answer(
+            "Can I send back an item I bought, and for how long?", audience="public"
+        )
+        messages = server.requests[-1]["messages"]  # type: ignore[attr-defined]
+        users = [m["content"] for m in messages if m["role"] == "user"]
+        assistants = [m["content"] for m in messages if m["role"] == "assistant"]
+        curated = load_few_shot(settings.few_shot_path)
+        assert len(assistants) == len(curated)  # one dynamic example, the curated fill up
+        assert PUBLIC_QUESTION in users[0] and assistants[0] == "Thirty days from delivery [1]."
+        assert first.citations[0].snippet[:40] in users[0]  # type: ignore[attr-defined]
+        assert assistants[1:] == [ex.answer for ex in curated[: len(curated) - 1]]
+        engine.settings = engine.settings.model_copy(update={"memory_few_shot": False})
+        await engine.answer(
+            "Can I send back an item I bought, and for how long?", audience="public"
+        )
+        plain = server.requests[-1]["messages"]  # type: ignore[attr-defined]
+        assert not any(PUBLIC_QUESTION in m["content"] for m in plain)
+    finally:
+        store.close()
+        await engine.aclose()

@@ -141,8 +141,12 @@ class OpenAICompatibleGenerator:
         history: Sequence[Turn] = (),
         *,
         on_text: OnText | None = None,
+        examples: Sequence[FewShotExample] | None = None,
     ) -> Generation:
         """Ask the endpoint; ``[n]`` in the reply refer to ``sources``' numbers.
+
+        ``examples`` replace the curated few-shot examples for this request (the engine's
+        dynamic few-shot from verified answers); ``None`` uses the curated ones.
 
         With ``on_text``, the request streams (``"stream": true``, server-sent events) and
         ``on_text`` is awaited with the whole text so far after each chunk that adds to it; a
@@ -155,7 +159,7 @@ class OpenAICompatibleGenerator:
         messages = build_messages(
             question,
             [(s.label, s.text) for s in sources],
-            examples=self.examples,
+            examples=self.examples if examples is None else examples,
             history=history,
             human_contact=self.human_contact,
         )
