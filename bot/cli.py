@@ -737,7 +737,14 @@ def feedback_export_command(
     channel: ChannelOpt = None,
     audience: AudienceFilterOpt = None,
     abstained: AbstainedOpt = None,
-    fmt: Annotated[str, typer.Option("--format", help="csv or jsonl.")] = "csv",
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="csv or jsonl (answers and votes), or fine-tuning data in TRL's formats: sft, "
+            "dpo or raft (from verified answers; opens the index for the chunk texts).",
+        ),
+    ] = "csv",
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write here instead of standard output.")
     ] = None,
@@ -746,12 +753,17 @@ def feedback_export_command(
     ] = False,
 ) -> None:
     """Export the filtered answers with their votes and comments (one row per vote), as CSV or
-    JSON Lines, e.g. every 👎 of last week: --since 2026-11-23 --vote down."""
+    JSON Lines, e.g. every 👎 of last week: --since 2026-11-23 --vote down. With --format
+    sft|dpo|raft: JSON Lines to fine-tune a model on the verified answers (the filters do not
+    apply; see bot/training_data.py)."""
     from bot.feedback import FeedbackStore
     from bot.review.feedback_report import export_rows, to_csv, to_jsonl
 
+    if fmt in ("sft", "dpo", "raft"):
+        _export_training(fmt, out)
+        return
     if fmt not in ("csv", "jsonl"):
-        raise _fail("--format must be csv or jsonl")
+        raise _fail("--format must be csv, jsonl, sft, dpo or raft")
     filters = _filters(since, until, vote, platform, channel, audience, abstained)
     store = FeedbackStore(_settings().resolved_database_url)
     try:
@@ -765,6 +777,48 @@ def feedback_export_command(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     console.print(f"wrote {len(rows)} rows to {escape(str(out))}")
+
+
+def _export_training(fmt: str, out: Path | None) -> None:
+    """``feedback export --format sft|dpo|raft``: rows from the verified answers, with the chunk
+    texts read from the index as it is now."""
+    from bot.feedback import FeedbackStore
+    from bot.review.feedback_report import to_jsonl
+    from bot.training_data import TRAINING_FORMATS, training_rows
+    from knowledge.base import KnowledgeBase
+    from knowledge.errors import KnowledgeError
+
+    settings = _settings()
+    kind = next(f for f in TRAINING_FORMATS if f == fmt)
+    try:
+        kb = KnowledgeBase.open(settings)
+    except KnowledgeError as exc:
+        raise _fail(str(exc)) from None
+    store = FeedbackStore(settings.resolved_database_url)
+    try:
+        rows, skipped = asyncio.run(
+            training_rows(
+                store,
+                kind,
+                kb.index.chunks,
+                kb.index.all_chunks,
+                top_k=settings.top_k,
+                human_contact=settings.human_contact,
+                min_up_votes=settings.memory_min_up_votes,
+            )
+        )
+    finally:
+        store.close()
+        kb.close()
+    text = to_jsonl(rows)
+    note = f"{len(rows)} {fmt} rows ({skipped} skipped: their cited chunks changed or are gone)"
+    if out is None:
+        sys.stdout.write(text)
+        Console(stderr=True).print(note)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    console.print(f"wrote {escape(note)} to {escape(str(out))}")
 
 
 @review_app.callback(invoke_without_command=True)

@@ -109,9 +109,7 @@ class SupportEngine:
             else None
         )
         self.memory = (
-            AnswerMemory(
-                kb.client, kb.settings.collection, kb.embedder, threshold=settings.memory_threshold
-            )
+            AnswerMemory(kb.index, kb.embedder, threshold=settings.memory_threshold)
             if settings.memory_enabled
             else None
         )

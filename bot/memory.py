@@ -31,11 +31,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
 from knowledge.chunking import Chunk
 from knowledge.embedding import Embedder
+from knowledge.index import QdrantIndex
 
 log = logging.getLogger(__name__)
 
@@ -87,23 +87,22 @@ class AnswerMemory:
     """Verified answers in a Qdrant collection; see the module docstring.
 
     Args:
-        client: the Qdrant client of the knowledge base (local or server).
-        index_collection: the chunks' collection (for the freshness check).
+        index: the chunks' collection (its client holds the memory's collection too; the
+            freshness check reads the chunks from it).
         embedder: the bot's embedding model (questions are embedded as queries).
         threshold: the cosine similarity a question needs to get a verified answer.
     """
 
     def __init__(
         self,
-        client: QdrantClient,
-        index_collection: str,
+        index: QdrantIndex,
         embedder: Embedder,
         *,
         threshold: float = DEFAULT_THRESHOLD,
     ) -> None:
-        self.client = client
-        self.index_collection = index_collection
-        self.collection = f"{index_collection}_memory"
+        self.index = index
+        self.client = index.client
+        self.collection = f"{index.collection}_memory"
         self.embedder = embedder
         self.threshold = threshold
         self._lock = threading.Lock()
@@ -131,17 +130,9 @@ class AnswerMemory:
             if offset is None:
                 return out
 
-    def _chunks(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
-        if not chunk_ids:
-            return {}
-        points = self.client.retrieve(
-            self.index_collection, list(dict.fromkeys(chunk_ids)), with_payload=True
-        )
-        return {str(p.id): Chunk.from_payload(p.payload or {}) for p in points}
-
     def _fresh(self, entry: VerifiedAnswer, audience: str) -> tuple[Chunk, ...] | None:
         """The entry's chunks if every one still exists and ``audience`` may see it."""
-        found = self._chunks(entry.chunk_ids)
+        found = self.index.chunks(entry.chunk_ids)
         chunks = tuple(found[c] for c in entry.chunk_ids if c in found)
         if len(chunks) != len(entry.chunk_ids) or not chunks:
             return None

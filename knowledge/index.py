@@ -285,6 +285,16 @@ class QdrantIndex:
             return 0
         return self.client.count(self.collection, exact=True).count
 
+    def chunks(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
+        """``chunk_id → Chunk`` of those of ``chunk_ids`` the collection holds (point ids are
+        chunk ids; ids not found are left out)."""
+        if not chunk_ids or not self.client.collection_exists(self.collection):
+            return {}
+        points = self.client.retrieve(
+            self.collection, list(dict.fromkeys(chunk_ids)), with_payload=True
+        )
+        return {str(p.id): Chunk.from_payload(p.payload or {}) for p in points}
+
     def all_chunks(self) -> list[Chunk]:
         """Every chunk's payload (for baselines and diagnostics; reads the whole collection)."""
         out: list[Chunk] = []
