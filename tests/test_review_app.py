@@ -364,3 +364,17 @@ def test_verified_answers_show_whether_the_memory_serves_them(
     table = re.search(r'<table id="stale">.*?</table>', page, re.S)
     assert table is not None and f"/answers/{ids[2]}" in table.group(0)
     assert f"/answers/{ids[0]}" not in table.group(0)
+
+
+def test_review_without_users_refuses_with_a_clear_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SUPPORTBOT_CONFIG", str(tmp_path / "none.toml"))
+    result = CliRunner().invoke(app, ["review"], env={"COLUMNS": "200"})
+    assert result.exit_code == 1
+    assert "no console users yet" in result.output and "add-user" in result.output
