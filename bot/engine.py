@@ -30,7 +30,14 @@ from bot.generators.base import Generation, GeneratorError, SourceText
 from bot.generators.extractive import ExtractiveGenerator
 from bot.generators.openai_compat import OnText, OpenAICompatibleGenerator
 from bot.grounding import GroundingChecker, GroundingResult
-from bot.memory import AnswerMemory, MemoryHit, RefreshReport, VerifiedAnswer
+from bot.memory import (
+    AnswerMemory,
+    FeedbackLinks,
+    LinkedAnswer,
+    MemoryHit,
+    RefreshReport,
+    VerifiedAnswer,
+)
 from bot.models import Answer, Citation, RetrievedChunk, Timings, Turn
 from bot.prompt import FewShotExample, load_few_shot
 from bot.settings import Settings
@@ -110,6 +117,16 @@ class SupportEngine:
         )
         self.memory = (
             AnswerMemory(kb.index, kb.embedder, threshold=settings.memory_threshold)
+            if settings.memory_enabled
+            else None
+        )
+        self.links = (
+            FeedbackLinks(
+                kb.index,
+                kb.embedder,
+                strength=settings.feedback_boost,
+                min_similarity=settings.feedback_min_similarity,
+            )
             if settings.memory_enabled
             else None
         )
@@ -194,6 +211,11 @@ class SupportEngine:
         result = self.kb.retrieve(
             question, audience=audience, limit=RETRIEVAL_DEPTH, context=context
         )
+        links = self.links
+        if links is not None and links.size and links.strength > 0:
+            boosts = links.boosts(question, audience)
+            if boosts:
+                result = replace(result, hits=links.rerank(result.hits, boosts))
         return result, self.kb.unknown_terms(question)
 
     async def answer(
@@ -406,15 +428,20 @@ class SupportEngine:
             grounded=grounded,
         )
 
-    async def refresh_memory(self, verified: Sequence[VerifiedAnswer]) -> RefreshReport | None:
-        """Make the answer memory hold ``verified`` (see :meth:`AnswerMemory.refresh`), in a
-        worker thread; ``None`` when the memory is off."""
-        memory = self.memory
+    async def refresh_memory(
+        self, verified: Sequence[VerifiedAnswer], linked: Sequence[LinkedAnswer] = ()
+    ) -> RefreshReport | None:
+        """Make the answer memory hold ``verified`` (see :meth:`AnswerMemory.refresh`) and the
+        feedback links ``linked`` (:meth:`FeedbackLinks.refresh`), in a worker thread; ``None``
+        when the memory is off."""
+        memory, links = self.memory, self.links
         if memory is None:
             return None
 
         def work() -> RefreshReport:
             with self.kb.lock:
+                if links is not None:
+                    links.refresh(linked)
                 return memory.refresh(verified)
 
         return await asyncio.to_thread(work)

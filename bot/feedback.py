@@ -36,6 +36,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    or_,
     select,
     update,
 )
@@ -45,7 +46,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from bot import migrations
-from bot.memory import VerifiedAnswer
+from bot.memory import LEAD_WEIGHT, VOTE_CAP, LinkedAnswer, VerifiedAnswer
 from bot.models import Answer, Turn
 from knowledge.sync import DocumentInfo, SyncReport
 
@@ -717,6 +718,45 @@ class FeedbackStore:
                     )
                 )
             out.sort(key=lambda v: rows[v.answer_id].created_at)
+            return out
+
+        return await self._run(work)
+
+    async def feedback_links(self) -> list[LinkedAnswer]:
+        """Question → chunk weights from feedback (:class:`bot.memory.FeedbackLinks`), one per
+        answer that has any: its cited chunks get ``+min(👍, VOTE_CAP) − min(👎, VOTE_CAP)``;
+        a lead's decision replaces the votes: ``verified`` gives them ``+LEAD_WEIGHT``,
+        ``wrong`` ``−LEAD_WEIGHT``, ``corrected`` gives the chosen citations ``+LEAD_WEIGHT``
+        and the answer's other cited chunks ``−LEAD_WEIGHT``; ``dismissed`` removes them."""
+
+        def work(s: Session) -> list[LinkedAnswer]:
+            newest: dict[str, CurationRow] = {}
+            for c in s.scalars(
+                select(CurationRow).order_by(CurationRow.created_at, CurationRow.id)
+            ):
+                newest[c.answer_id] = c
+            stmt = select(AnswerRow).where(
+                or_(AnswerRow.up > 0, AnswerRow.down > 0, AnswerRow.id.in_(list(newest)))
+            )
+            out = []
+            for row in s.scalars(stmt):
+                cited = [str(c["chunk_id"]) for c in row.citations or [] if c.get("chunk_id")]
+                decision = newest.get(row.id)
+                weights: dict[str, float] = {}
+                if decision is None:
+                    w = float(min(row.up, VOTE_CAP) - min(row.down, VOTE_CAP))
+                    weights = {c: w for c in cited} if w else {}
+                elif decision.action in ("verified", "wrong"):
+                    sign = 1.0 if decision.action == "verified" else -1.0
+                    weights = {c: sign * LEAD_WEIGHT for c in cited}
+                elif decision.action == "corrected":
+                    chosen = [
+                        str(c["chunk_id"]) for c in decision.citations or [] if c.get("chunk_id")
+                    ]
+                    weights = {c: -LEAD_WEIGHT for c in cited if c not in chosen}
+                    weights.update({c: LEAD_WEIGHT for c in chosen})
+                if weights:
+                    out.append(LinkedAnswer(row.id, row.question, row.audience, weights))
             return out
 
         return await self._run(work)

@@ -36,6 +36,7 @@ from qdrant_client import models as qm
 from knowledge.chunking import Chunk
 from knowledge.embedding import Embedder
 from knowledge.index import QdrantIndex
+from knowledge.retrieval import Hit
 
 log = logging.getLogger(__name__)
 
@@ -239,3 +240,138 @@ class AnswerMemory:
             if chunks is not None:
                 return MemoryHit(entry, float(point.score), chunks)
         return None
+
+
+# -- feedback-aware retrieval --------------------------------------------------------------------
+LEAD_WEIGHT = 3.0
+"""A lead's verification (or the citations of a correction) counts as this many 👍; a lead's
+``wrong`` as this many 👎, so one lead outweighs a couple of users."""
+VOTE_CAP = 3
+"""At most this many 👍 (or 👎) of one answer count: votes are one per person already, and the
+cap bounds what a crowd (or one person with many answers) adds to a chunk."""
+
+
+@dataclass(frozen=True)
+class LinkedAnswer:
+    """A past question and what its feedback says about chunks: ``weights`` maps a chunk id to
+    a signed weight (positive: the chunk answered it, negative: it did not)."""
+
+    answer_id: str
+    question: str
+    audience: str
+    weights: dict[str, float]
+
+
+class FeedbackLinks:
+    """Question → chunk links learnt from votes and a lead's decisions, used to re-rank what
+    the retriever found for a similar new question.
+
+    The links live in ``<collection>_links`` (one point per answer with feedback: the question's
+    embedding and its chunk weights). For a new question, the past questions at least
+    ``min_similarity`` cosine-similar (audience-filtered, like the chunks) vote for their
+    chunks: ``boost(c) = clip(Σ sim · w(c) / LEAD_WEIGHT, -1, 1)``. Each retrieved hit's fused
+    score then moves by ``strength · boost(c) · (max score − min score)`` of the list, so the
+    effect is bounded by the list's own score range: a chunk can climb past neighbours but a
+    single link cannot lift it above everything, and a question unlike any past one (below
+    ``min_similarity``) is not touched. Only chunks the retriever already returned, for this
+    audience, are moved (audience filters apply before any boost). ``strength`` 0 turns it off.
+    """
+
+    def __init__(
+        self,
+        index: QdrantIndex,
+        embedder: Embedder,
+        *,
+        strength: float,
+        min_similarity: float,
+    ) -> None:
+        self.client = index.client
+        self.collection = f"{index.collection}_links"
+        self.embedder = embedder
+        self.strength = strength
+        self.min_similarity = min_similarity
+        self._lock = threading.Lock()
+        if not self.client.collection_exists(self.collection):
+            self.client.create_collection(
+                self.collection,
+                vectors_config={
+                    VECTOR: qm.VectorParams(size=embedder.dim, distance=qm.Distance.COSINE)
+                },
+            )
+        self.size = self.client.count(self.collection, exact=True).count
+
+    def refresh(self, linked: Sequence[LinkedAnswer]) -> int:
+        """Make the collection hold exactly ``linked`` (re-embedding only new questions);
+        returns how many are held. Blocking."""
+        with self._lock:
+            have: dict[str, Any] = {}
+            offset: Any = None
+            while True:
+                points, offset = self.client.scroll(
+                    self.collection, limit=1024, offset=offset, with_payload=["answer_id"]
+                )
+                have.update({str((p.payload or {})["answer_id"]): p.id for p in points})
+                if offset is None:
+                    break
+            wanted = {a.answer_id: a for a in linked}
+            new = [a for a in linked if a.answer_id not in have]
+            vectors = self.embedder.embed([a.question for a in new])
+            new_points = [
+                qm.PointStruct(
+                    id=str(uuid.uuid5(MEMORY_NAMESPACE, "links:" + a.answer_id)),
+                    vector={VECTOR: vec.tolist()},
+                    payload={"answer_id": a.answer_id, "audience": a.audience},
+                )
+                for a, vec in zip(new, vectors, strict=True)
+            ]
+            if new_points:
+                self.client.upsert(self.collection, new_points)
+            for a in linked:  # weights change with every vote: always rewritten
+                self.client.set_payload(
+                    self.collection,
+                    {"weights": a.weights},
+                    points=[str(uuid.uuid5(MEMORY_NAMESPACE, "links:" + a.answer_id))],
+                )
+            gone = [have[a] for a in have if a not in wanted]
+            if gone:
+                self.client.delete(self.collection, gone)
+            self.size = len(wanted)
+            return self.size
+
+    def boosts(self, question: str, audience: str) -> dict[str, float]:
+        """``chunk_id → boost`` in [-1, 1] for ``question`` (empty when nothing is similar
+        enough, or when off). Blocking."""
+        if not self.size or self.strength <= 0:
+            return {}
+        flt = (
+            qm.Filter(must=[qm.FieldCondition(key="audience", match=qm.MatchValue(value="public"))])
+            if audience == "public"
+            else None
+        )
+        found = self.client.query_points(
+            self.collection,
+            query=self.embedder.embed_query(question).tolist(),
+            using=VECTOR,
+            query_filter=flt,
+            limit=10,
+            score_threshold=self.min_similarity,
+            with_payload=True,
+        ).points
+        total: dict[str, float] = {}
+        for point in found:
+            for chunk_id, w in ((point.payload or {}).get("weights") or {}).items():
+                total[chunk_id] = total.get(chunk_id, 0.0) + point.score * float(w)
+        return {c: max(-1.0, min(1.0, v / LEAD_WEIGHT)) for c, v in total.items()}
+
+    def rerank(self, hits: Sequence[Hit], boosts: dict[str, float]) -> list[Hit]:
+        """``hits`` re-ordered by their boosted fused scores (see the class docstring); the
+        scores themselves are kept as the retriever gave them."""
+        if not hits or not boosts:
+            return list(hits)
+        scores = [h.score for h in hits]
+        span = (max(scores) - min(scores)) or 1.0
+        moved = [
+            (h.score + self.strength * boosts.get(h.chunk.chunk_id, 0.0) * span, -i, h)
+            for i, h in enumerate(hits)
+        ]
+        return [h for _, _, h in sorted(moved, key=lambda t: (t[0], t[1]), reverse=True)]

@@ -32,7 +32,7 @@ from typing import Any, Protocol, runtime_checkable
 from rich.console import Console
 
 from bot.feedback import FeedbackStore, SyncRunRecord
-from bot.memory import RefreshReport, VerifiedAnswer
+from bot.memory import LinkedAnswer, RefreshReport, VerifiedAnswer
 from bot.settings import Settings
 from knowledge.errors import KnowledgeError
 from knowledge.sources import Source, make_source
@@ -71,14 +71,17 @@ class SyncEngine(Protocol):
 class MemoryEngine(Protocol):
     """What :class:`MemoryRefresher` needs from the core (:class:`bot.engine.SupportEngine`)."""
 
-    async def refresh_memory(self, verified: Sequence[VerifiedAnswer]) -> RefreshReport | None: ...
+    async def refresh_memory(
+        self, verified: Sequence[VerifiedAnswer], linked: Sequence[LinkedAnswer] = ()
+    ) -> RefreshReport | None: ...
 
 
 class MemoryRefresher:
-    """Keeps a serving bot's answer memory in step with the database: every ``interval_s``
-    it reads the verified answers (a lead's decisions made in the review console, possibly
-    another process, and votes), refreshes the memory, and records which are stale (their
-    cited chunks changed or gone) for the console. A failing round is logged and retried."""
+    """Keeps a serving bot's answer memory and feedback links in step with the database:
+    every ``interval_s`` it reads the verified answers and the feedback links (a lead's
+    decisions, made in the review console, possibly another process, and votes), refreshes
+    them, and records which verified answers are stale (their cited chunks changed or gone)
+    for the console. A failing round is logged and retried."""
 
     def __init__(
         self, engine: MemoryEngine, store: FeedbackStore, *, interval_s: float, min_up_votes: int
@@ -92,7 +95,8 @@ class MemoryRefresher:
     async def refresh(self) -> RefreshReport | None:
         """One round now; the report, or ``None`` when the memory is off."""
         verified = await self.store.verified_answers(min_up_votes=self.min_up_votes)
-        report = await self.engine.refresh_memory(verified)
+        linked = await self.store.feedback_links()
+        report = await self.engine.refresh_memory(verified, linked)
         if report is not None:
             await self.store.set_stale([v.answer_id for v in verified], report.stale)
         return report

@@ -104,6 +104,20 @@ class Settings(KnowledgeSettings):
         description="With the LLM generator, use the verified answers nearest the question as "
         "its few-shot examples (the curated ones fill up); off until measured with an LLM.",
     )
+    feedback_boost: float = Field(
+        default=0.0,
+        ge=0,
+        description="Feedback-aware retrieval: how far votes and a lead's decisions on similar "
+        "past questions move retrieved chunks, as a share of the hit list's score range "
+        "(bot.memory.FeedbackLinks); 0 = off.",
+    )
+    feedback_min_similarity: float = Field(
+        default=0.85,
+        gt=0,
+        le=1,
+        description="Past questions at least this cosine-similar to the question lend it "
+        "their feedback (feedback_boost).",
+    )
     memory_refresh_s: float = Field(
         default=30.0,
         gt=0,

@@ -1,7 +1,8 @@
 """The feedback protocol, for what the feedback loop has so far: the answer memory.
 
 Usage: ``.venv/bin/python scripts/feedback_protocol.py [--seed 7] [--correction-share 0.5]
-[--bootstrap 2000] [--datasets samples/devsets.toml] [--json FILE]``
+[--boost 0,0.25,0.5,1] [--min-similarity 0.85] [--bootstrap 2000]
+[--datasets samples/devsets.toml] [--json FILE]``
 
 For each labelled set (answerable questions only), in a fresh temporary index and database:
 
@@ -10,14 +11,14 @@ For each labelled set (answerable questions only), in a fresh temporary index an
    👎 otherwise; for ``--correction-share`` of the 👎 a simulated lead writes a correction: the
    gold answer, citing the gold source's chunks. Answers with one 👍 and no 👎 count as verified
    (``memory_min_up_votes = 1`` here), corrections as verified by the lead.
-3. Evaluate the test half before and after the memory is loaded: hit@5, MRR@10 and citation
-   hit (the definitions of :mod:`bot.evaluation.metrics`), with a paired-bootstrap 95% interval
-   of each difference (resampling questions).
+3. Evaluate the test half before and after the feedback is loaded (the answer memory, and the
+   feedback links at each ``--boost`` strength, ``feedback_boost``; 0 = memory only): hit@5,
+   MRR@10 and citation hit (the definitions of :mod:`bot.evaluation.metrics`), with a
+   paired-bootstrap 95% interval of each difference (resampling questions).
 4. Ask the feedback half again (exact repeats): how often a verified answer is served, and the
    citation hit of the answers given.
 
-Feedback-aware retrieval and dynamic few-shot are not built yet, so step 3 measures only what
-the memory does to questions it has not seen (served answers to near-identical questions).
+Dynamic few-shot needs an LLM and is not measured here.
 """
 
 from __future__ import annotations
@@ -87,8 +88,8 @@ class SetResult:
     corrected: int
     verified: int
     test_before: dict[str, float]
-    test_after: dict[str, float]
-    test_diff: dict[str, tuple[float, float, float]]
+    test_after: dict[str, dict[str, float]]  # by boost strength
+    test_diff: dict[str, dict[str, tuple[float, float, float]]]
     test_served: int
     repeats_served: float
     repeats_served_citation_hit: float | None
@@ -139,8 +140,16 @@ async def run_set(
         before = [scores(await engine.answer(q.question, audience="internal"), q) for q in test]
         report = await MemoryRefresher(engine, store, interval_s=60, min_up_votes=1).refresh()
         verified = report.entries if report is not None else 0
-        after_answers = [await engine.answer(q.question, audience="internal") for q in test]
-        after = [scores(a, q) for a, q in zip(after_answers, test, strict=True)]
+        assert engine.links is not None
+        engine.links.min_similarity = args.min_similarity
+        after: dict[str, list[dict[str, float]]] = {}
+        served_test = 0
+        for strength in args.boost:
+            engine.links.strength = strength
+            answers = [await engine.answer(q.question, audience="internal") for q in test]
+            after[f"{strength:g}"] = [scores(a, q) for a, q in zip(answers, test, strict=True)]
+            served_test = max(served_test, sum(a.generator == "verified" for a in answers))
+        engine.links.strength = 0.0
 
         # 4. Exact repeats of the feedback half.
         repeats = [await engine.answer(q.question, audience="internal") for q in feedback]
@@ -158,14 +167,19 @@ async def run_set(
             corrected=corrected,
             verified=verified,
             test_before={m: float(np.mean([s[m] for s in before])) for m in METRICS},
-            test_after={m: float(np.mean([s[m] for s in after])) for m in METRICS},
-            test_diff={
-                m: paired_bootstrap(
-                    [s[m] for s in before], [s[m] for s in after], args.bootstrap, args.seed
-                )
-                for m in METRICS
+            test_after={
+                k: {m: float(np.mean([s[m] for s in v])) for m in METRICS} for k, v in after.items()
             },
-            test_served=sum(a.generator == "verified" for a in after_answers),
+            test_diff={
+                k: {
+                    m: paired_bootstrap(
+                        [s[m] for s in before], [s[m] for s in v], args.bootstrap, args.seed
+                    )
+                    for m in METRICS
+                }
+                for k, v in after.items()
+            },
+            test_served=served_test,
             repeats_served=len(served) / len(feedback),
             repeats_served_citation_hit=float(np.mean(served)) if served else None,
             repeats_citation_hit=float(
@@ -183,6 +197,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--correction-share", type=float, default=0.5)
+    parser.add_argument(
+        "--boost",
+        type=lambda v: [float(x) for x in v.split(",")],
+        default=[0.0, 0.25, 0.5, 1.0],
+        help="feedback_boost strengths to evaluate the test half at (comma-separated)",
+    )
+    parser.add_argument("--min-similarity", type=float, default=0.85)
     parser.add_argument("--bootstrap", type=int, default=2000)
     parser.add_argument("--datasets", type=Path, default=REPO / "samples" / "devsets.toml")
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -197,12 +218,14 @@ def main() -> None:
             f"  feedback: {r.up} 👍, {r.down} 👎, {r.corrected} corrected by the lead; "
             f"{r.verified} verified answers in the memory"
         )
-        for m in METRICS:
-            d, lo, hi = r.test_diff[m]
-            print(
-                f"  test half {m:12s} {r.test_before[m]:.3f} → {r.test_after[m]:.3f}  "
-                f"(Δ {d:+.3f}, 95% CI [{lo:+.3f}, {hi:+.3f}])"
-            )
+        for strength, figures in r.test_after.items():
+            print(f"  test half, feedback_boost {strength}:")
+            for m in METRICS:
+                d, lo, hi = r.test_diff[strength][m]
+                print(
+                    f"    {m:12s} {r.test_before[m]:.3f} → {figures[m]:.3f}  "
+                    f"(Δ {d:+.3f}, 95% CI [{lo:+.3f}, {hi:+.3f}])"
+                )
         print(f"  test half questions served a verified answer: {r.test_served}")
         hit = r.repeats_served_citation_hit
         print(

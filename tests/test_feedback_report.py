@@ -125,7 +125,9 @@ def test_cli_stats_and_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     rows = list(csv.DictReader(out.open()))
     assert [r["question"] for r in rows] == ["question 3?"]
     result = runner.invoke(app, ["feedback", "export", "--format", "xml"])
-    assert result.exit_code == 1 and "--format must be csv, jsonl, sft, dpo or raft" in result.output
+    assert (
+        result.exit_code == 1 and "--format must be csv, jsonl, sft, dpo or raft" in result.output
+    )
 
 
 async def test_answers_list_and_sources_on_each_backend(store: FeedbackStore) -> None:  # noqa: F811

@@ -197,3 +197,43 @@ async def test_verified_answers_become_the_llm_prompts_few_shot_examples(
     finally:
         store.close()
         await engine.aclose()
+
+
+async def test_feedback_links_rerank_similar_questions_only_and_are_bounded(
+    fresh: tuple[SupportEngine, FeedbackStore, MemoryRefresher],
+) -> None:
+    """A lead's correction citing a lower-ranked chunk lifts it for a similar question; an
+    unrelated question's ranking does not move; one user's 👎 on many answers is clipped."""
+    engine, store, refresher = fresh
+    assert engine.links is not None
+    engine.links.strength = 1.0
+    question = "How many days do I have to return something for a refund?"
+    similar = "How many days do I have to return an item to get a refund?"
+    unrelated = "What is the salary band for a senior support engineer?"
+
+    async def ranking(q: str) -> list[str]:
+        result, _ = await asyncio.to_thread(engine._retrieve, q, "internal", None)
+        return [h.chunk.chunk_id for h in result.hits]
+
+    before, before_unrelated = await ranking(similar), await ranking(unrelated)
+    answer_id, _ = await asked(engine, store, question, "internal")
+    target = before[3]  # the lead says the 4th hit is the one that answers it
+    await store.curate(
+        answer_id, "corrected", reviewer="lead", text="See [1].", citations=[{"chunk_id": target}]
+    )
+    await refresher.refresh()
+    boosts = await asyncio.to_thread(engine.links.boosts, similar, "internal")
+    assert boosts[target] > 0
+    after = await ranking(similar)
+    assert after.index(target) < before.index(target)
+    assert await ranking(unrelated) == before_unrelated  # below min_similarity: untouched
+
+    # One person 👎 on twenty answers to the question: the boost is clipped at -1.
+    for _ in range(20):
+        spam_id, spammed = await asked(engine, store, question, "internal")
+        await store.vote(spam_id, "U_SPAM", -1, source="button")
+    await refresher.refresh()
+    spam = await asyncio.to_thread(engine.links.boosts, similar, "internal")
+    cited = spammed.citations[0].chunk_id  # type: ignore[attr-defined]
+    assert -1.0 <= spam.get(cited, 0.0) < 0
+    assert all(-1.0 <= v <= 1.0 for v in spam.values())
