@@ -36,7 +36,7 @@ from qdrant_client import models as qm
 from knowledge.chunking import Chunk
 from knowledge.embedding import Embedder
 from knowledge.index import QdrantIndex
-from knowledge.retrieval import Hit
+from knowledge.retrieval import Hit, audience_filter
 
 log = logging.getLogger(__name__)
 
@@ -185,11 +185,7 @@ class AnswerMemory:
 
     def _search(self, question: str, audience: str, limit: int) -> list[Any]:
         vector = self.embedder.embed_query(question)
-        flt = (
-            qm.Filter(must=[qm.FieldCondition(key="audience", match=qm.MatchValue(value="public"))])
-            if audience == "public"
-            else None
-        )
+        flt = audience_filter(audience)  # the same rule as the chunks': public sees public
         return self.client.query_points(
             self.collection,
             query=vector.tolist(),
@@ -343,11 +339,7 @@ class FeedbackLinks:
         enough, or when off). Blocking."""
         if not self.size or self.strength <= 0:
             return {}
-        flt = (
-            qm.Filter(must=[qm.FieldCondition(key="audience", match=qm.MatchValue(value="public"))])
-            if audience == "public"
-            else None
-        )
+        flt = audience_filter(audience)  # the same rule as the chunks': public sees public
         found = self.client.query_points(
             self.collection,
             query=self.embedder.embed_query(question).tolist(),
