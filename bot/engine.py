@@ -440,7 +440,7 @@ class SupportEngine:
 
         def work() -> RefreshReport:
             with self.kb.lock:
-                if links is not None:
+                if links is not None and (linked or links.size):
                     links.refresh(linked)
                 return memory.refresh(verified)
 

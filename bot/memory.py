@@ -301,12 +301,19 @@ class FeedbackLinks:
         returns how many are held. Blocking."""
         with self._lock:
             have: dict[str, Any] = {}
+            held: dict[str, dict[str, float]] = {}
             offset: Any = None
             while True:
                 points, offset = self.client.scroll(
-                    self.collection, limit=1024, offset=offset, with_payload=["answer_id"]
+                    self.collection,
+                    limit=1024,
+                    offset=offset,
+                    with_payload=["answer_id", "weights"],
                 )
-                have.update({str((p.payload or {})["answer_id"]): p.id for p in points})
+                for p in points:
+                    answer_id = str((p.payload or {})["answer_id"])
+                    have[answer_id] = p.id
+                    held[answer_id] = dict((p.payload or {}).get("weights") or {})
                 if offset is None:
                     break
             wanted = {a.answer_id: a for a in linked}
@@ -316,18 +323,23 @@ class FeedbackLinks:
                 qm.PointStruct(
                     id=str(uuid.uuid5(MEMORY_NAMESPACE, "links:" + a.answer_id)),
                     vector={VECTOR: vec.tolist()},
-                    payload={"answer_id": a.answer_id, "audience": a.audience},
+                    payload={
+                        "answer_id": a.answer_id,
+                        "audience": a.audience,
+                        "weights": a.weights,
+                    },
                 )
                 for a, vec in zip(new, vectors, strict=True)
             ]
             if new_points:
                 self.client.upsert(self.collection, new_points)
-            for a in linked:  # weights change with every vote: always rewritten
-                self.client.set_payload(
-                    self.collection,
-                    {"weights": a.weights},
-                    points=[str(uuid.uuid5(MEMORY_NAMESPACE, "links:" + a.answer_id))],
-                )
+            for a in linked:  # votes change weights: rewrite only those that changed
+                if a.answer_id in held and held[a.answer_id] != a.weights:
+                    self.client.set_payload(
+                        self.collection,
+                        {"weights": a.weights},
+                        points=[have[a.answer_id]],
+                    )
             gone = [have[a] for a in have if a not in wanted]
             if gone:
                 self.client.delete(self.collection, gone)

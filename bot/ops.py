@@ -84,18 +84,25 @@ class MemoryRefresher:
     for the console. A failing round is logged and retried."""
 
     def __init__(
-        self, engine: MemoryEngine, store: FeedbackStore, *, interval_s: float, min_up_votes: int
+        self,
+        engine: MemoryEngine,
+        store: FeedbackStore,
+        *,
+        interval_s: float,
+        min_up_votes: int,
+        links: bool = False,
     ) -> None:
         self.engine = engine
         self.store = store
         self.interval_s = interval_s
         self.min_up_votes = min_up_votes
+        self.links = links  # read the feedback links too (only when feedback_boost is on)
         self._task: asyncio.Task[None] | None = None
 
     async def refresh(self) -> RefreshReport | None:
         """One round now; the report, or ``None`` when the memory is off."""
         verified = await self.store.verified_answers(min_up_votes=self.min_up_votes)
-        linked = await self.store.feedback_links()
+        linked = await self.store.feedback_links() if self.links else []
         report = await self.engine.refresh_memory(verified, linked)
         if report is not None:
             await self.store.set_stale([v.answer_id for v in verified], report.stale)
@@ -622,6 +629,7 @@ async def running_ops(
             store,
             interval_s=settings.memory_refresh_s,
             min_up_votes=settings.memory_min_up_votes,
+            links=settings.feedback_boost > 0,
         )
         if settings.memory_enabled and isinstance(engine, MemoryEngine)
         else None

@@ -138,7 +138,9 @@ async def run_set(
 
         # 3. The test half before and after the memory is loaded.
         before = [scores(await engine.answer(q.question, audience="internal"), q) for q in test]
-        report = await MemoryRefresher(engine, store, interval_s=60, min_up_votes=1).refresh()
+        report = await MemoryRefresher(
+            engine, store, interval_s=60, min_up_votes=1, links=True
+        ).refresh()
         verified = report.entries if report is not None else 0
         assert engine.links is not None
         engine.links.min_similarity = args.min_similarity

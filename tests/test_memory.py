@@ -24,7 +24,7 @@ def fresh(tmp_path: Path) -> Iterator[tuple[SupportEngine, FeedbackStore, Memory
     engine.kb.ingest([KB / "public"], audience="public", progress=False)
     engine.kb.ingest([KB / "internal"], audience="internal", progress=False)
     store = FeedbackStore(f"sqlite:///{tmp_path / 'fb.db'}")
-    yield engine, store, MemoryRefresher(engine, store, interval_s=60, min_up_votes=2)
+    yield engine, store, MemoryRefresher(engine, store, interval_s=60, min_up_votes=2, links=True)
     store.close()
     engine.close()
 
@@ -237,3 +237,14 @@ async def test_feedback_links_rerank_similar_questions_only_and_are_bounded(
     cited = spammed.citations[0].chunk_id  # type: ignore[attr-defined]
     assert -1.0 <= spam.get(cited, 0.0) < 0
     assert all(-1.0 <= v <= 1.0 for v in spam.values())
+    # Votes that change after a link was stored change its weight at the next refresh.
+    for user in ("U1", "U2", "U3", "U4"):
+        await store.vote(spam_id, user, 1, source="button")
+    (changed,) = [a for a in await store.feedback_links() if a.answer_id == spam_id]
+    assert set(changed.weights.values()) == {2.0}  # min(4, 3) 👍 - 1 👎
+    await refresher.refresh()
+    stored = {
+        (p.payload or {})["answer_id"]: (p.payload or {})["weights"]
+        for p in engine.links.client.scroll(engine.links.collection, limit=100)[0]
+    }
+    assert stored[spam_id] == changed.weights and len(stored) == 21
