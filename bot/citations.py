@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 # [1], [2, 3] and [1][2] forms; the inside of one bracket may list several numbers.
 MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+
+
+def cited_chunk_ids(citations: Sequence[Mapping[str, Any]] | None) -> tuple[str, ...]:
+    """The chunk ids of stored citations (dicts with ``chunk_id`` and maybe ``number``), in
+    citation-number order (the order of ``[1]``, ``[2]``… in the answer; entries without a
+    number, such as the citations a lead chose, keep their order), each once."""
+    ordered = sorted(citations or [], key=lambda c: int(c.get("number") or 0))
+    return tuple(dict.fromkeys(str(c["chunk_id"]) for c in ordered if c.get("chunk_id")))
 
 
 def cited_numbers(text: str) -> list[int]:

@@ -46,6 +46,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from bot import migrations
+from bot.citations import cited_chunk_ids
 from bot.memory import LEAD_WEIGHT, VOTE_CAP, LinkedAnswer, VerifiedAnswer
 from bot.models import Answer, Turn
 from knowledge.sync import DocumentInfo, SyncReport
@@ -211,6 +212,14 @@ class CurationRow(Base):
     citations: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     reviewer: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+def newest_curations(s: Session) -> dict[str, CurationRow]:
+    """``answer_id → its newest curation`` (every decision is kept; the newest wins)."""
+    newest: dict[str, CurationRow] = {}
+    for c in s.scalars(select(CurationRow).order_by(CurationRow.created_at, CurationRow.id)):
+        newest[c.answer_id] = c
+    return newest
 
 
 @dataclass(frozen=True)
@@ -666,11 +675,7 @@ class FeedbackStore:
         Abstentions count only when corrected; an answer must cite something to be served."""
 
         def work(s: Session) -> list[VerifiedAnswer]:
-            newest: dict[str, CurationRow] = {}
-            for c in s.scalars(
-                select(CurationRow).order_by(CurationRow.created_at, CurationRow.id)
-            ):
-                newest[c.answer_id] = c
+            newest = newest_curations(s)
             ids = [a for a, c in newest.items() if c.action in ("verified", "corrected")]
             by_votes: list[str] = []
             if min_up_votes > 0:
@@ -696,12 +701,10 @@ class FeedbackStore:
                 corrected = cur is not None and cur.action == "corrected"
                 if not corrected and row.abstained:
                     continue
-                cited = (cur.citations if corrected and cur is not None else row.citations) or []
                 # The answer's markers are [1]..[m] in citation-number order (the engine
                 # renumbers); a correction's follow the order the lead chose them in.
-                cited = sorted(cited, key=lambda x: int(x.get("number") or 0))
-                chunk_ids = tuple(
-                    dict.fromkeys(str(x["chunk_id"]) for x in cited if x.get("chunk_id"))
+                chunk_ids = cited_chunk_ids(
+                    cur.citations if corrected and cur is not None else row.citations
                 )
                 if not chunk_ids:
                     continue
@@ -730,17 +733,13 @@ class FeedbackStore:
         and the answer's other cited chunks ``−LEAD_WEIGHT``; ``dismissed`` removes them."""
 
         def work(s: Session) -> list[LinkedAnswer]:
-            newest: dict[str, CurationRow] = {}
-            for c in s.scalars(
-                select(CurationRow).order_by(CurationRow.created_at, CurationRow.id)
-            ):
-                newest[c.answer_id] = c
+            newest = newest_curations(s)
             stmt = select(AnswerRow).where(
                 or_(AnswerRow.up > 0, AnswerRow.down > 0, AnswerRow.id.in_(list(newest)))
             )
             out = []
             for row in s.scalars(stmt):
-                cited = [str(c["chunk_id"]) for c in row.citations or [] if c.get("chunk_id")]
+                cited = cited_chunk_ids(row.citations)
                 decision = newest.get(row.id)
                 weights: dict[str, float] = {}
                 if decision is None:
@@ -750,9 +749,7 @@ class FeedbackStore:
                     sign = 1.0 if decision.action == "verified" else -1.0
                     weights = {c: sign * LEAD_WEIGHT for c in cited}
                 elif decision.action == "corrected":
-                    chosen = [
-                        str(c["chunk_id"]) for c in decision.citations or [] if c.get("chunk_id")
-                    ]
+                    chosen = cited_chunk_ids(decision.citations)
                     weights = {c: -LEAD_WEIGHT for c in cited if c not in chosen}
                     weights.update({c: LEAD_WEIGHT for c in chosen})
                 if weights:
@@ -775,16 +772,27 @@ class FeedbackStore:
 
         await self._run(work)
 
-    async def memory_status(self) -> dict[str, tuple[bool, datetime]]:
-        """``answer_id → (stale, checked_at)`` of the verified answers, as last recorded."""
+    async def memory_status(self, answer_id: str | None = None) -> dict[str, tuple[bool, datetime]]:
+        """``answer_id → (stale, checked_at)`` of the verified answers as last recorded (of
+        one answer, when given)."""
+        stmt = select(MemoryStatusRow)
+        if answer_id is not None:
+            stmt = stmt.where(MemoryStatusRow.answer_id == answer_id)
 
         def work(s: Session) -> dict[str, tuple[bool, datetime]]:
-            return {
-                r.answer_id: (bool(r.stale), r.checked_at)
-                for r in s.scalars(select(MemoryStatusRow))
-            }
+            return {r.answer_id: (bool(r.stale), r.checked_at) for r in s.scalars(stmt)}
 
         return await self._run(work)
+
+    async def stale_answers(self) -> list[AnswerRecord]:
+        """The verified answers the memory last found stale, newest first."""
+        stmt = (
+            select(AnswerRow)
+            .join(MemoryStatusRow, MemoryStatusRow.answer_id == AnswerRow.id)
+            .where(MemoryStatusRow.stale.is_(True))
+            .order_by(AnswerRow.created_at.desc())
+        )
+        return await self._run(lambda s: [_record(r) for r in s.scalars(stmt)])
 
     # -- sync history -------------------------------------------------------------------------
     async def record_sync(

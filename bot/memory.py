@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +46,26 @@ DEFAULT_THRESHOLD = 0.95
 
 MEMORY_NAMESPACE = uuid.UUID("2f1c7a52-5f0e-4b7e-9d0b-7c3e55e1a9d4")
 VECTOR = "question"
+
+
+def _question_collection(client: Any, name: str, dim: int) -> int:
+    """Create the question-vector collection ``name`` if missing; returns its point count."""
+    if not client.collection_exists(name):
+        client.create_collection(
+            name, vectors_config={VECTOR: qm.VectorParams(size=dim, distance=qm.Distance.COSINE)}
+        )
+    return int(client.count(name, exact=True).count)
+
+
+def _payloads(client: Any, name: str, fields: list[str]) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """``(point id, payload)`` of every point of collection ``name`` (``fields`` only)."""
+    offset: Any = None
+    while True:
+        points, offset = client.scroll(name, limit=1024, offset=offset, with_payload=fields)
+        for p in points:
+            yield p.id, dict(p.payload or {})
+        if offset is None:
+            return
 
 
 @dataclass(frozen=True)
@@ -107,29 +127,8 @@ class AnswerMemory:
         self.embedder = embedder
         self.threshold = threshold
         self._lock = threading.Lock()
-        self._ensure()
-        self.size = self.client.count(self.collection, exact=True).count
+        self.size = _question_collection(self.client, self.collection, embedder.dim)
         """Verified answers held (with none, :meth:`lookup` costs nothing: no embedding)."""
-
-    def _ensure(self) -> None:
-        if not self.client.collection_exists(self.collection):
-            self.client.create_collection(
-                self.collection,
-                vectors_config={
-                    VECTOR: qm.VectorParams(size=self.embedder.dim, distance=qm.Distance.COSINE)
-                },
-            )
-
-    def _ids(self) -> set[str]:
-        out: set[str] = set()
-        offset: Any = None
-        while True:
-            points, offset = self.client.scroll(
-                self.collection, limit=1024, offset=offset, with_payload=["answer_id"]
-            )
-            out.update(str((p.payload or {})["answer_id"]) for p in points)
-            if offset is None:
-                return out
 
     def _fresh(self, entry: VerifiedAnswer, audience: str) -> tuple[Chunk, ...] | None:
         """The entry's chunks if every one still exists and ``audience`` may see it."""
@@ -148,7 +147,10 @@ class AnswerMemory:
         report = RefreshReport(entries=len(verified))
         wanted = {v.answer_id: v for v in verified}
         with self._lock:
-            have = self._ids()
+            have = {
+                str(p["answer_id"])
+                for _, p in _payloads(self.client, self.collection, ["answer_id"])
+            }
             new = [v for v in verified if v.answer_id not in have]
             gone = sorted(have - set(wanted))
             if new:
@@ -179,8 +181,9 @@ class AnswerMemory:
                 )
             report.added, report.removed = len(new), len(gone)
             self.size = len(wanted)
-        # Stale: judged against the index as it is now, with the audience it was given to.
-        report.stale = [v.answer_id for v in verified if self._fresh(v, "internal") is None]
+        # Stale: a cited chunk is gone from the index as it is now (one read for all of them).
+        present = self.index.chunks([c for v in verified for c in v.chunk_ids])
+        report.stale = [v.answer_id for v in verified if any(c not in present for c in v.chunk_ids)]
         return report
 
     def _search(self, question: str, audience: str, limit: int) -> list[Any]:
@@ -287,14 +290,7 @@ class FeedbackLinks:
         self.strength = strength
         self.min_similarity = min_similarity
         self._lock = threading.Lock()
-        if not self.client.collection_exists(self.collection):
-            self.client.create_collection(
-                self.collection,
-                vectors_config={
-                    VECTOR: qm.VectorParams(size=embedder.dim, distance=qm.Distance.COSINE)
-                },
-            )
-        self.size = self.client.count(self.collection, exact=True).count
+        self.size = _question_collection(self.client, self.collection, embedder.dim)
 
     def refresh(self, linked: Sequence[LinkedAnswer]) -> int:
         """Make the collection hold exactly ``linked`` (re-embedding only new questions);
@@ -302,20 +298,11 @@ class FeedbackLinks:
         with self._lock:
             have: dict[str, Any] = {}
             held: dict[str, dict[str, float]] = {}
-            offset: Any = None
-            while True:
-                points, offset = self.client.scroll(
-                    self.collection,
-                    limit=1024,
-                    offset=offset,
-                    with_payload=["answer_id", "weights"],
-                )
-                for p in points:
-                    answer_id = str((p.payload or {})["answer_id"])
-                    have[answer_id] = p.id
-                    held[answer_id] = dict((p.payload or {}).get("weights") or {})
-                if offset is None:
-                    break
+            for point_id, payload in _payloads(
+                self.client, self.collection, ["answer_id", "weights"]
+            ):
+                have[str(payload["answer_id"])] = point_id
+                held[str(payload["answer_id"])] = dict(payload.get("weights") or {})
             wanted = {a.answer_id: a for a in linked}
             new = [a for a in linked if a.answer_id not in have]
             vectors = self.embedder.embed([a.question for a in new])

@@ -97,6 +97,7 @@ class MemoryRefresher:
         self.interval_s = interval_s
         self.min_up_votes = min_up_votes
         self.links = links  # read the feedback links too (only when feedback_boost is on)
+        self._recorded: tuple[list[str], list[str]] | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def refresh(self) -> RefreshReport | None:
@@ -104,8 +105,10 @@ class MemoryRefresher:
         verified = await self.store.verified_answers(min_up_votes=self.min_up_votes)
         linked = await self.store.feedback_links() if self.links else []
         report = await self.engine.refresh_memory(verified, linked)
-        if report is not None:
-            await self.store.set_stale([v.answer_id for v in verified], report.stale)
+        status = ([v.answer_id for v in verified], report.stale) if report else None
+        if status is not None and status != self._recorded:  # written when it changes
+            await self.store.set_stale(*status)
+            self._recorded = status
         return report
 
     async def _loop(self) -> None:

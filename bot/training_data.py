@@ -35,8 +35,8 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.citations import MARKER
-from bot.feedback import AnswerRow, CurationRow, FeedbackStore
+from bot.citations import MARKER, cited_chunk_ids
+from bot.feedback import AnswerRow, CurationRow, FeedbackStore, newest_curations
 from bot.prompt import build_messages
 from knowledge.chunking import Chunk
 
@@ -75,11 +75,6 @@ def _renumber(text: str, cited: Sequence[str], position: dict[str, int]) -> str:
 
 
 _SPACED_MARKER = re.compile(r"(\s*)" + MARKER.pattern)
-
-
-def _cited(citations: Sequence[dict[str, Any]] | None) -> tuple[str, ...]:
-    ordered = sorted(citations or [], key=lambda c: int(c.get("number") or 0))
-    return tuple(dict.fromkeys(str(c["chunk_id"]) for c in ordered if c.get("chunk_id")))
 
 
 def _norm(question: str) -> str:
@@ -130,11 +125,18 @@ async def training_rows(
     build = _Builder(get_chunks, top_k, human_contact)
 
     def load(s: Session) -> tuple[dict[str, AnswerRow], dict[str, CurationRow]]:
-        rows = {r.id: r for r in s.scalars(select(AnswerRow))}
-        newest: dict[str, CurationRow] = {}
-        for c in s.scalars(select(CurationRow).order_by(CurationRow.created_at, CurationRow.id)):
-            newest[c.answer_id] = c
-        return rows, newest
+        """The verified answers' rows and, for DPO, the 👎-only answers (not the whole
+        table), with the newest curation of each answer."""
+        ids = [v.answer_id for v in verified]
+        rows = {
+            r.id: r
+            for start in range(0, len(ids), 500)
+            for r in s.scalars(select(AnswerRow).where(AnswerRow.id.in_(ids[start : start + 500])))
+        }
+        if fmt == "dpo":
+            worse = select(AnswerRow).where(AnswerRow.down > 0, AnswerRow.up == 0)
+            rows.update({r.id: r for r in s.scalars(worse)})
+        return rows, newest_curations(s)
 
     answers, curations = await store.read(load)
     out: list[dict[str, Any]] = []
@@ -188,7 +190,11 @@ async def training_rows(
         row = answers[v.answer_id]
         if v.corrected:
             pairs.append(
-                (row, _Text(v.text, v.chunk_ids), _Text(row.answer_text, _cited(row.citations)))
+                (
+                    row,
+                    _Text(v.text, v.chunk_ids),
+                    _Text(row.answer_text, cited_chunk_ids(row.citations)),
+                )
             )
     good = {_norm(v.question): v for v in verified}
     for row in answers.values():
@@ -200,7 +206,7 @@ async def training_rows(
                     (
                         answers[match.answer_id],
                         _Text(match.text, match.chunk_ids),
-                        _Text(row.answer_text, _cited(row.citations)),
+                        _Text(row.answer_text, cited_chunk_ids(row.citations)),
                     )
                 )
     for row, chosen_text, rejected_text in pairs:

@@ -274,7 +274,7 @@ def create_app(
             a=record,
             votes=await store.votes(answer_id),
             curations=await store.curations(answer_id),
-            memory=(await store.memory_status()).get(answer_id),
+            memory=(await store.memory_status(answer_id)).get(answer_id),
             actions=CURATION_ACTIONS,
             link=record.permalink or permalink(record.platform, record.message_ref),
         )
@@ -318,9 +318,6 @@ def create_app(
         uses = await source_usage(store, filters_from(params))
         most_down = sorted((u for u in uses if u.down), key=lambda u: (-u.down, u.doc_id))[:10]
         never = await never_cited(store, uses)
-        status = await store.memory_status()
-        stale = [a for a, (is_stale, _) in status.items() if is_stale]
-        stale_answers = [r for r in [await store.get_answer(a) for a in stale] if r is not None]
         inventory = never is not None
         if never is None:
             never = [u for u in uses if not u.cited]
@@ -331,7 +328,7 @@ def create_app(
             most_down=most_down,
             never=never,
             inventory=inventory,
-            stale=stale_answers,
+            stale=await store.stale_answers(),
             params=params,
         )
 
