@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import getpass
-import logging
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
@@ -949,8 +948,13 @@ def _serve(
     *,
     with_review: bool = False,
 ) -> None:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    from bot.logs import configure_logging
+
     settings = _settings()
+    try:
+        configure_logging(settings.log_format, settings.log_level)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
     if with_review:
         settings = settings.model_copy(update={"serve_review": True})
     try:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bot import abstention
+from bot import abstention, metrics
 from bot.citations import MARKER, cited_numbers, strip_invalid
 from bot.compression import SourceCompressor
 from bot.generators.base import Generation, GeneratorError, SourceText
@@ -344,10 +344,13 @@ class SupportEngine:
                 )
             except GeneratorError as exc:
                 log.warning("LLM generator failed (%s); falling back to extractive", exc)
+                metrics.LLM_ERRORS.inc()
                 generation = await asyncio.to_thread(
                     self.extractive.generate, question, texts, threshold=threshold
                 )
                 degraded, notice = True, FALLBACK_NOTICE
+                fallback = "extractive" if generation.text else "unavailable"
+                metrics.LLM_FALLBACKS.labels(fallback).inc()
                 if not generation.text:
                     return finish(
                         UNAVAILABLE_TEXT.format(human=human),
@@ -407,6 +410,7 @@ class SupportEngine:
                         grounded=grounded,
                     )
                 text, degraded, notice = generation.text, True, UNGROUNDED_NOTICE
+                metrics.LLM_FALLBACKS.labels("ungrounded").inc()
                 # The quotes answer; the model's name and token counts stay on record.
                 generation = replace(
                     llm_generation, text=generation.text, generator=generation.generator, cut=False

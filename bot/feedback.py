@@ -40,6 +40,9 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import (
+    text as sql_text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
@@ -409,6 +412,19 @@ class FeedbackStore:
         if dialect == "sqlite":
             return sqlite.insert(table)
         raise NotImplementedError(f"feedback store supports SQLite and PostgreSQL, not {dialect}")
+
+    async def ping(self) -> None:
+        """Check that the database answers (``SELECT 1`` in a worker thread).
+
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: the database cannot be reached or is locked.
+        """
+
+        def work() -> None:
+            with self._engine.connect() as conn:
+                conn.execute(sql_text("SELECT 1"))
+
+        await asyncio.to_thread(work)
 
     def close(self) -> None:
         """Release the connection pool."""

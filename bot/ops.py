@@ -31,6 +31,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from rich.console import Console
 
+from bot import metrics
 from bot.feedback import FeedbackStore, SyncRunRecord
 from bot.memory import LinkedAnswer, RefreshReport, VerifiedAnswer
 from bot.settings import Settings
@@ -305,6 +306,7 @@ class SyncService:
                 console=self.console,
             )
             finished = datetime.now(UTC)
+        metrics.record_sync(report)
         if report.wrote:
             self._recalibrate_soon()
         for r in report.sources:

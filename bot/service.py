@@ -12,8 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot import metrics
 from bot.feedback import FeedbackStore
 from bot.generators.openai_compat import OnText
+from bot.logs import request_context
 from bot.models import Answer, Turn
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,12 @@ class Reply:
     error: str | None = None
 
 
+def _outcome(answer: Answer) -> str:
+    if answer.abstained:
+        return f"abstained ({answer.abstain_reason or 'unknown'})"
+    return "verified answer" if answer.generator == "verified" else "answer"
+
+
 class SupportService:
     """Ask the engine, store the answer, record votes.
 
@@ -64,14 +72,22 @@ class SupportService:
         engine: the async answer engine.
         store: the feedback store.
         human_contact: who to point people to when something fails.
+        log_text: also log the question's text at INFO (personal data; setting
+            ``log_message_text``). At DEBUG it is logged regardless.
     """
 
     def __init__(
-        self, engine: AnswerEngine, store: FeedbackStore, *, human_contact: str = "a human"
+        self,
+        engine: AnswerEngine,
+        store: FeedbackStore,
+        *,
+        human_contact: str = "a human",
+        log_text: bool = False,
     ) -> None:
         self.engine = engine
         self.store = store
         self.human_contact = human_contact
+        self.log_text = log_text
 
     async def ask(
         self,
@@ -84,15 +100,25 @@ class SupportService:
         """Answer ``question`` for ``ctx``; never raises: failures come back as ``Reply.error``.
 
         ``on_text`` receives the text so far while an LLM answer streams (see
-        :class:`bot.streaming.StreamedReply`); the returned answer is the final one.
+        :class:`bot.streaming.StreamedReply`); the returned answer is the final one. Every log
+        line written meanwhile carries a new ``request_id`` (see :mod:`bot.logs`).
         """
+        with request_context(platform=ctx.platform):
+            return await self._ask(question, ctx, history, on_text)
+
+    async def _ask(
+        self, question: str, ctx: ChatContext, history: Sequence[Turn], on_text: OnText | None
+    ) -> Reply:
+        log.debug("question in %s: %s", ctx.channel_id, question)
         try:
             answer = await self.engine.answer(
                 question, history=history, audience=ctx.audience, on_text=on_text
             )
         except Exception:
             log.exception("answer failed for %s question in %s", ctx.platform, ctx.channel_id)
+            metrics.record_failure(ctx.platform)
             return Reply(None, None, FAILURE_MESSAGE.format(human=self.human_contact))
+        metrics.record_answer(answer, ctx.platform)
         answer_id: str | None = None
         try:
             answer_id = await self.store.record_answer(
@@ -106,6 +132,17 @@ class SupportService:
         except Exception:
             # The person still gets the answer; only the feedback link is missing.
             log.exception("could not store the answer; votes on it cannot be linked")
+        log.info(
+            "answered: %s%s",
+            _outcome(answer),
+            f" to {question!r}" if self.log_text else "",
+            extra={
+                "answer_id": answer_id,
+                "generator": answer.generator,
+                "ms": round(answer.timings.total_ms),
+                "citations": len(answer.citations),
+            },
+        )
         return Reply(answer, answer_id)
 
     async def link_message(
@@ -118,6 +155,7 @@ class SupportService:
     async def vote(self, answer_id: str, user_id: str, value: int, *, source: str) -> None:
         """Record a 👍 (+1) or 👎 (-1); one vote per person per answer."""
         await self.store.vote(answer_id, user_id, value, source=source)
+        metrics.record_vote(source, value)
 
     async def vote_on_message(
         self, platform: str, message_ref: str, user_id: str, value: int, *, source: str
@@ -127,6 +165,7 @@ class SupportService:
         if answer_id is None:
             return False
         await self.store.vote(answer_id, user_id, value, source=source)
+        metrics.record_vote(source, value)
         return True
 
     async def withdraw_on_message(
@@ -136,7 +175,10 @@ class SupportService:
         answer_id = await self.store.answer_id_for_message(platform, message_ref)
         if answer_id is None:
             return False
-        return await self.store.withdraw_vote(answer_id, user_id, value)
+        withdrawn = await self.store.withdraw_vote(answer_id, user_id, value)
+        if withdrawn:
+            metrics.record_vote("reaction", None)
+        return withdrawn
 
     async def comment(self, answer_id: str, user_id: str, text: str) -> None:
         """Store a "what was wrong?" comment on the person's vote."""

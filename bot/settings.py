@@ -187,6 +187,27 @@ class Settings(KnowledgeSettings):
         "(the CLI's --with-review).",
     )
 
+    # -- Operations: probes, metrics, logs (bot.health, bot.logs) -----------------------------
+    health_host: str = Field(
+        default="127.0.0.1",
+        description="Where a serving bot answers /healthz, /readyz and /metrics (Socket Mode and "
+        "Discord; Slack HTTP mode serves them on its own port). 0.0.0.0 in a container.",
+    )
+    health_port: int = Field(
+        default=8081, ge=0, description="Port of /healthz, /readyz and /metrics (0 = off)."
+    )
+    log_format: Literal["console", "json"] = Field(
+        default="console",
+        description="console = readable lines; json = one JSON object per line (structlog), "
+        "with a request id, for log collectors.",
+    )
+    log_level: str = Field(default="INFO", description="Log level of a serving bot.")
+    log_message_text: bool = Field(
+        default=False,
+        description="Log the text of questions at INFO (personal data: off by default; at DEBUG "
+        "it is always logged).",
+    )
+
     # -- Slack (bot.platforms.slack) --------------------------------------------------------
     slack_mode: Literal["socket", "http"] = Field(
         default="socket", description="socket = Socket Mode (app token); http = Events API."

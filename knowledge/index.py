@@ -279,6 +279,21 @@ class QdrantIndex:
                 points.append(qm.PointStruct(id=c.chunk_id, vector=vector, payload=c.payload()))
             self.client.upsert(self.collection, points=points, wait=True)
 
+    def ping(self) -> None:
+        """Check that the index answers and holds the collection (blocking: one round trip in
+        server mode).
+
+        Raises:
+            KnowledgeError: the collection does not exist (nothing was ingested, or another
+                collection name is configured).
+            Exception: whatever qdrant-client raises when the server cannot be reached.
+        """
+        if not self.client.collection_exists(self.collection):
+            raise KnowledgeError(
+                f"collection {self.collection!r} does not exist: run 'supportbot ingest' or "
+                "check SUPPORTBOT_COLLECTION"
+            )
+
     def count(self) -> int:
         """Number of chunks in the collection (0 if it does not exist)."""
         if not self.client.collection_exists(self.collection):

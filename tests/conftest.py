@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -34,6 +35,13 @@ SHARED = TESTS.parent.parent / "shared" / "data" / "contoso_hr_benefits"
 # Questions the tiny knowledge base answers, by audience.
 PUBLIC_QUESTION = "How many days do I have to return an item for a refund?"
 INTERNAL_QUESTION = "What is the salary band for a senior support engineer?"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from pathlib import Path
 
+import aiohttp
 import pytest
 from discord_harness import (
     DOCS_SITE,
@@ -27,6 +28,7 @@ from bot.engine import SupportEngine
 from bot.platforms.discord import serve
 from bot.platforms.discord.command_sync import hash_file
 from bot.platforms.discord.feedback_ui import UP_ID, message_ref
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -137,7 +139,10 @@ async def test_serve_reports_configuration_errors_as_value_errors(
 async def test_serve_runs_the_bot_until_cancelled(world: World, tmp_path: Path) -> None:
     fake = world.fake
     identified = len(fake.identifies)
-    settings = world.settings(tmp_path, discord_token=TOKEN, source_base_url=DOCS_SITE)
+    port = free_port()
+    settings = world.settings(
+        tmp_path, discord_token=TOKEN, source_base_url=DOCS_SITE, health_port=port
+    )
     indexer = SupportEngine.from_settings(settings)  # what `supportbot ingest` does first
     await indexer.ingest([KB / "public"], audience="public")
     indexer.close()
@@ -154,6 +159,14 @@ async def test_serve_runs_the_bot_until_cancelled(world: World, tmp_path: Path) 
         assert f"]({DOCS_SITE}/" in embed["fields"][0]["value"]  # linked to the docs site
         assert len(fake.identifies) == identified + 1
         assert fake.identifies[-1]["intents"] & (1 << 15)  # MESSAGE_CONTENT was requested
+        # The runner serves the probes and the metrics beside the gateway connection.
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/readyz") as ready:
+                assert ready.status == 200, await ready.text()
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as page:
+                assert 'supportbot_questions_total{outcome="answered",platform="discord"}' in (
+                    await page.text()
+                )
     finally:
         fake.watched.remove(task)
         task.cancel()

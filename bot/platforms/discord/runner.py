@@ -8,6 +8,7 @@ from typing import Any
 import discord
 
 from bot.feedback import FeedbackStore
+from bot.health import Readiness, running_health
 from bot.ops import running_ops
 from bot.platforms.discord.client import SupportBot
 from bot.service import SupportService
@@ -36,9 +37,15 @@ async def serve(settings: Settings, *, sync_commands: bool = False, **options: A
     try:
         store = await asyncio.to_thread(FeedbackStore, settings.resolved_database_url)
         try:
-            service = SupportService(engine, store, human_contact=settings.human_contact)
+            service = SupportService(
+                engine,
+                store,
+                human_contact=settings.human_contact,
+                log_text=settings.log_message_text,
+            )
             token = settings.discord_token.get_secret_value().strip()
             async with (
+                running_health(settings, Readiness.for_bot(engine, store)),
                 running_ops(settings, engine, store, embed=engine.kb.embedder.embed) as admin,
                 SupportBot(
                     service, settings, sync_commands=sync_commands, admin=admin, **options

@@ -25,6 +25,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.health import Readiness, add_routes, running_health
 from bot.ops import AdminCommands
 from bot.platforms.slack.audience import AudienceResolver
 from bot.platforms.slack.listeners import SlackListeners
@@ -121,6 +122,8 @@ class SlackBot:
         service: the platform-neutral service.
         client: a ready Web API client (default: :func:`make_web_client`).
         admin: the admin commands (see :func:`build_app`).
+        readiness: the checks behind ``/readyz``; with it, HTTP mode also serves
+            ``/healthz``, ``/readyz`` and ``/metrics`` on its port (:mod:`bot.health`).
 
     Raises:
         SlackConfigError: a token or secret needed by the mode is missing.
@@ -132,9 +135,11 @@ class SlackBot:
         service: SupportService,
         client: AsyncWebClient | None = None,
         admin: AdminCommands | None = None,
+        readiness: Readiness | None = None,
     ) -> None:
         self.settings = settings
         self.app = build_app(settings, service, client, admin)
+        self.readiness = readiness
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
         self.http_port: int | None = None
@@ -149,7 +154,10 @@ class SlackBot:
             await self._socket.connect_async()
             log.info("Slack bot connected over Socket Mode")
             return
-        self._runner = web.AppRunner(self.app.web_app(path=EVENTS_PATH), access_log=None)
+        web_app = self.app.web_app(path=EVENTS_PATH)
+        if self.readiness is not None:
+            add_routes(web_app, self.readiness)
+        self._runner = web.AppRunner(web_app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(
             self._runner, self.settings.slack_http_host, self.settings.slack_http_port
@@ -205,9 +213,19 @@ async def serve(settings: Settings) -> None:
         await engine.aclose()
         raise
     try:
-        service = SupportService(engine, store, human_contact=settings.human_contact)
-        async with running_ops(settings, engine, store, embed=engine.kb.embedder.embed) as admin:
-            bot = SlackBot(settings, service, admin=admin)
+        service = SupportService(
+            engine,
+            store,
+            human_contact=settings.human_contact,
+            log_text=settings.log_message_text,
+        )
+        readiness = Readiness.for_bot(engine, store)
+        # HTTP mode serves the probes on the events port; Socket Mode has no server of its own.
+        async with (
+            running_health(settings, readiness, own_server=settings.slack_mode != "http"),
+            running_ops(settings, engine, store, embed=engine.kb.embedder.embed) as admin,
+        ):
+            bot = SlackBot(settings, service, admin=admin, readiness=readiness)
             await bot.start()
             try:
                 await asyncio.Event().wait()
