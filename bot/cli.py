@@ -168,7 +168,7 @@ def _record_inventory(settings: Settings, report: SyncReport) -> None:
     from bot.feedback import FeedbackStore
 
     try:
-        store = FeedbackStore(settings.resolved_database_url)
+        store = FeedbackStore.from_settings(settings)
         try:
             asyncio.run(store.record_inventory(report))
         finally:
@@ -296,7 +296,7 @@ async def _sync_here(
     from bot.feedback import FeedbackStore
     from bot.ops import SyncService
 
-    store = FeedbackStore(settings.resolved_database_url)
+    store = FeedbackStore.from_settings(settings)
     try:
         service = SyncService(engine, store, configs, console=console)  # with progress bars
         report = await service.run(
@@ -347,7 +347,7 @@ def _sync_status(settings: Settings) -> None:
         return
 
     async def statuses() -> list[SourceStatus]:
-        store = FeedbackStore(settings.resolved_database_url)
+        store = FeedbackStore.from_settings(settings)
         try:
             out = []
             for c in configs:
@@ -394,7 +394,7 @@ def chat(audience: AudienceOpt = "internal") -> None:
 
     settings = _settings()
     engine = _open_engine(settings)
-    store = FeedbackStore(settings.resolved_database_url)
+    store = FeedbackStore.from_settings(settings)
     service = SupportService(engine, store, human_contact=settings.human_contact)
     user = f"console:{getpass.getuser()}"
     ctx = ChatContext(platform="console", audience=audience, user_id=user, channel_id="console")
@@ -703,7 +703,7 @@ def feedback_stats_command(
     if by not in ("day", "week"):
         raise _fail("--by must be day or week")
     filters = _filters(since, until, vote, platform, channel, audience, abstained)
-    store = FeedbackStore(_settings().resolved_database_url)
+    store = FeedbackStore.from_settings(_settings())
     try:
         stats = asyncio.run(feedback_stats(store, filters, bucket=by))  # type: ignore[arg-type]
     finally:
@@ -764,7 +764,7 @@ def feedback_export_command(
     if fmt not in ("csv", "jsonl"):
         raise _fail("--format must be csv, jsonl, sft, dpo or raft")
     filters = _filters(since, until, vote, platform, channel, audience, abstained)
-    store = FeedbackStore(_settings().resolved_database_url)
+    store = FeedbackStore.from_settings(_settings())
     try:
         rows = asyncio.run(export_rows(store, filters, mask_users=mask_users))
     finally:
@@ -793,7 +793,7 @@ def _export_training(fmt: str, out: Path | None) -> None:
         kb = KnowledgeBase.open(settings)
     except KnowledgeError as exc:
         raise _fail(str(exc)) from None
-    store = FeedbackStore(settings.resolved_database_url)
+    store = FeedbackStore.from_settings(settings)
     try:
         rows, skipped = asyncio.run(
             training_rows(
@@ -868,7 +868,7 @@ def review(
     from bot.review.serve import ConsoleConfigError, console_app, console_server
     from knowledge.embedding import get_embedder
 
-    store = FeedbackStore(database_url)
+    store = FeedbackStore(database_url, upgrade=demo or settings.database_auto_upgrade)
     try:
         # The embedding model only (no index): the knowledge-gaps page groups questions with it.
         embedder = get_embedder(settings.embedding_model, batch_size=settings.embedding_batch_size)
@@ -966,5 +966,77 @@ def _serve(
         raise _fail(str(exc)) from None
 
 
+db_app = typer.Typer(
+    help="The feedback database's schema (Alembic migrations).", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create the feedback database's schema or upgrade it to this version's (keeps the data).
+
+    Run it once per release when several replicas share a database
+    (SUPPORTBOT_DATABASE_AUTO_UPGRADE=false); with the embedded default every command does it.
+    """
+    from bot import migrations
+    from bot.feedback import make_engine
+
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        before = migrations.current(engine)
+        migrations.upgrade(engine)
+        after = migrations.current(engine)
+    finally:
+        engine.dispose()
+    if before == after:
+        console.print(f"The feedback database is current (revision {after}).")
+    else:
+        console.print(f"Upgraded the feedback database: revision {before or 'none'} → {after}.")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's schema revision and this version's; exit 1 when they differ."""
+    from bot import migrations
+    from bot.feedback import make_engine
+
+    engine = make_engine(_settings().resolved_database_url)
+    try:
+        have = migrations.current(engine)
+    finally:
+        engine.dispose()
+    want = migrations.head()
+    console.print(f"database revision: {have or 'none'}; this version needs: {want}")
+    if have != want:
+        console.print("Run 'supportbot db upgrade'.")
+        raise typer.Exit(code=1)
+
+
+def main() -> None:
+    """The ``supportbot`` entry point: the Typer app, with the errors meant for the user (a
+    :class:`~knowledge.errors.KnowledgeError`, an unreachable database) shown as one line and
+    exit code 1 instead of a traceback."""
+    from knowledge.errors import KnowledgeError
+
+    try:
+        app()
+    except KnowledgeError as exc:
+        console.print(f"[bold red]Error:[/] {escape(str(exc))}")
+        sys.exit(1)
+    except Exception as exc:
+        from sqlalchemy.exc import OperationalError
+
+        if isinstance(exc, OperationalError):
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            console.print(
+                f"[bold red]Error:[/] cannot reach the feedback database: {escape(reason)} "
+                "(check SUPPORTBOT_DATABASE_URL)"
+            )
+            sys.exit(1)
+        raise
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -53,6 +53,9 @@ from bot.citations import cited_chunk_ids
 from bot.memory import LEAD_WEIGHT, VOTE_CAP, LinkedAnswer, VerifiedAnswer
 from bot.models import Answer, Turn
 from knowledge.sync import DocumentInfo, SyncReport
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 T = TypeVar("T")
 
@@ -379,13 +382,32 @@ class FeedbackStore:
 
     Args:
         url: a SQLAlchemy database URL (``sqlite:///path`` or ``postgresql+psycopg://…``).
+        upgrade: create or upgrade the schema at open (Alembic, :mod:`bot.migrations`); when
+            false the database must already be at the newest revision.
+
+    Raises:
+        bot.migrations.SchemaOutdatedError: ``upgrade`` is false and the schema is not current.
+        sqlalchemy.exc.OperationalError: the database cannot be reached.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, upgrade: bool = True) -> None:
         self.url = url
         self._engine = make_engine(url)
-        migrations.upgrade(self._engine)  # creates or upgrades the schema (Alembic)
+        try:
+            if upgrade:
+                migrations.upgrade(self._engine)
+            else:
+                migrations.check(self._engine)
+        except BaseException:
+            self._engine.dispose()
+            raise
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FeedbackStore:
+        """The store at ``settings.resolved_database_url``, upgraded at open unless
+        ``database_auto_upgrade`` is off. Raises what the constructor raises."""
+        return cls(settings.resolved_database_url, upgrade=settings.database_auto_upgrade)
 
     # -- plumbing -----------------------------------------------------------------------------
     async def _run(self, fn: Callable[[Session], T]) -> T:

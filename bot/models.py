@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from knowledge.chunking import locator
+from knowledge.locator import locator
 
 Role = Literal["user", "assistant"]
 

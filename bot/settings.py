@@ -131,6 +131,12 @@ class Settings(KnowledgeSettings):
         validation_alias=AliasChoices("SUPPORTBOT_DATABASE_URL", "DATABASE_URL", "database_url"),
         description="SQLAlchemy URL of the feedback store; unset = SQLite in data_dir.",
     )
+    database_auto_upgrade: bool = Field(
+        default=True,
+        description="Create or upgrade the feedback store's schema when a command opens it; "
+        "false = refuse an outdated schema and let 'supportbot db upgrade' do it (several "
+        "replicas, one migration step per release).",
+    )
     human_contact: str = Field(
         default="a member of the support team",
         description="Who abstentions point to, e.g. '#help-hr' or 'support@example.com'.",

@@ -31,6 +31,7 @@ from llama_index.core import Document
 from llama_index.core.node_parser import MarkdownNodeParser, SentenceSplitter
 
 from knowledge.documents import SourceFile, source_uri
+from knowledge.locator import locator
 from knowledge.sentences import sentences_for_search
 
 # Fixed namespace so point ids are the same on every machine and every run.
@@ -95,21 +96,6 @@ class Chunk:
         """Inverse of :meth:`payload`."""
         fields = cls.__dataclass_fields__
         return cls(**{k: v for k, v in payload.items() if k in fields})
-
-
-def locator(
-    title: str, page: int | None, section: str | None, *, page_prefix: str = "page "
-) -> str:
-    """Where in a document a chunk is: ``page N`` for a PDF page, else its heading path with
-    the document title left out (a Markdown file's H1 is usually its title, so the path
-    ``Parking policy > Visitors`` of a file titled "Parking policy" becomes ``Visitors``, and the
-    path ``Parking policy`` becomes ``""``)."""
-    if page is not None:
-        return f"{page_prefix}{page}"
-    parts = [p for p in (section or "").split(" > ") if p]
-    if parts and parts[0].strip().casefold() == title.strip().casefold():
-        parts = parts[1:]
-    return " > ".join(parts)
 
 
 _HEADING = re.compile(r"^\s*#{1,6}\s[^\n]*\n?")

@@ -35,7 +35,7 @@ async def serve(settings: Settings, *, sync_commands: bool = False, **options: A
 
     engine = await asyncio.to_thread(SupportEngine.from_settings, settings)
     try:
-        store = await asyncio.to_thread(FeedbackStore, settings.resolved_database_url)
+        store = await asyncio.to_thread(FeedbackStore.from_settings, settings)
         try:
             service = SupportService(
                 engine,

@@ -208,7 +208,7 @@ async def serve(settings: Settings) -> None:
     # Loading the model and opening the index/database block: keep them off the event loop.
     engine = await asyncio.to_thread(SupportEngine.from_settings, settings)
     try:
-        store = await asyncio.to_thread(FeedbackStore, settings.resolved_database_url)
+        store = await asyncio.to_thread(FeedbackStore.from_settings, settings)
     except BaseException:
         await engine.aclose()
         raise
