@@ -966,6 +966,30 @@ def _serve(
         raise _fail(str(exc)) from None
 
 
+@app.command()
+def doctor() -> None:
+    """Check this deployment's configuration: chat tokens, the index (reachable, filled, the
+    model's vector size), the database (reachable, migrated), the LLM endpoint and the sources
+    file. Prints what is wrong and how to fix it; exits 1 if anything would stop the bot."""
+    from rich.table import Table
+
+    from bot.doctor import run_checks
+
+    findings = run_checks(_settings())
+    table = Table(show_lines=False)
+    for column in ("check", "", "found", "fix"):
+        table.add_column(column)
+    marks = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]"}
+    for f in findings:
+        table.add_row(f.check, marks[f.status], escape(f.detail), escape(f.fix))
+    console.print(table)
+    failed = sum(f.status == "fail" for f in findings)
+    if failed:
+        console.print(f"[bold red]{failed} problem(s) would stop the bot.[/]")
+        raise typer.Exit(code=1)
+    console.print("Nothing stops the bot." if findings else "Nothing to check.")
+
+
 db_app = typer.Typer(
     help="The feedback database's schema (Alembic migrations).", no_args_is_help=True
 )
