@@ -117,6 +117,7 @@ class KnowledgeBase:
             settings.embedding_model,
             batch_size=settings.embedding_batch_size,
             threads=settings.embedding_threads,
+            quantize=settings.embedding_quantize,
         )
         return cls(settings, embedder)
 
@@ -127,6 +128,7 @@ class KnowledgeBase:
         return (
             f"{s.embedding_model}|{s.chunk_size}|{s.chunk_overlap}|{s.source_base_url}"
             f"|sentences={s.sentence_vectors}|v5"
+            + (f"|{s.embedding_quantize}" if s.embedding_quantize != "none" else "")
         )
 
     def make_retriever(

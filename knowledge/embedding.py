@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -63,9 +64,20 @@ class Embedder:
         model: see :func:`resolve_model_path`.
         batch_size: texts per forward pass.
         threads: torch intra-op threads (0 = leave torch's default, all cores).
+        quantize: ``"int8"`` replaces the transformer's ``Linear`` layers by int8 ones with
+            torch's dynamic quantisation (weights int8, activations quantised per batch on the
+            fly; https://pytorch.org/docs/stable/quantization.html#dynamic-quantization);
+            ``"none"`` keeps fp32. Measured in ``scripts/quantize_bench.py``.
     """
 
-    def __init__(self, model: str, *, batch_size: int = 64, threads: int = 0) -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        batch_size: int = 64,
+        threads: int = 0,
+        quantize: Literal["none", "int8"] = "none",
+    ) -> None:
         import torch
         import transformers
         from sentence_transformers import SentenceTransformer
@@ -82,6 +94,13 @@ class Embedder:
         self._model = SentenceTransformer(
             str(resolve_model_path(model)), device="cpu", local_files_only=True
         )
+        self.quantize = quantize
+        if quantize == "int8":
+            from torch.ao.quantization import quantize_dynamic
+
+            # In place, over the whole pipeline: every Linear (the transformer's, and a Dense
+            # head's if the model has one) wherever the modules keep it.
+            quantize_dynamic(self._model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
         # Renamed in sentence-transformers 6 (get_sentence_embedding_dimension before).
         get_dim = (
             getattr(self._model, "get_embedding_dimension", None)
@@ -127,11 +146,19 @@ _cache_lock = threading.Lock()
 
 
 @lru_cache(maxsize=4)
-def _cached(model: str, batch_size: int, threads: int) -> Embedder:
-    return Embedder(model, batch_size=batch_size, threads=threads)
+def _cached(
+    model: str, batch_size: int, threads: int, quantize: Literal["none", "int8"]
+) -> Embedder:
+    return Embedder(model, batch_size=batch_size, threads=threads, quantize=quantize)
 
 
-def get_embedder(model: str, *, batch_size: int = 64, threads: int = 0) -> Embedder:
+def get_embedder(
+    model: str,
+    *,
+    batch_size: int = 64,
+    threads: int = 0,
+    quantize: Literal["none", "int8"] = "none",
+) -> Embedder:
     """A process-wide shared :class:`Embedder` (loading the model takes seconds)."""
     with _cache_lock:
-        return _cached(model, batch_size, threads)
+        return _cached(model, batch_size, threads, quantize)

