@@ -612,10 +612,27 @@ def bench(
         Path, typer.Option("--questions", "-q", help="JSONL questions for the latency run.")
     ] = DEFAULT_QA / "qa.jsonl",
     out: Annotated[Path | None, typer.Option(help="Also write the figures as JSON here.")] = None,
+    scale: Annotated[
+        bool,
+        typer.Option(
+            "--scale",
+            help="Instead: the embedded index's cost curve (local mode against Qdrant Edge) on "
+            "synthetic corpora; writes reports/scale_bench.json and .png.",
+        ),
+    ] = False,
+    sizes: Annotated[
+        str, typer.Option(help="With --scale: comma-separated chunk counts.")
+    ] = "10000,30000,100000",
 ) -> None:
-    """Measure ingestion time against the embedding floor, and answer() latency p50/p95."""
+    """Measure ingestion time against the embedding floor, and answer() latency p50/p95; or,
+    with --scale, index latency, memory, disk and start-up against corpus size."""
     import json
 
+    if scale:
+        from knowledge.scale_bench import main as scale_bench
+
+        scale_bench(["--sizes", sizes, "--out", str(out or Path("reports"))])
+        return
     from bot.benchmark import run_benchmark
 
     if not questions.is_file():

@@ -1,0 +1,553 @@
+"""The cost curve of the embedded index: ``supportbot bench --scale``.
+
+For each engine and corpus size it reports upsert throughput, the time to open an existing
+index and answer a first query (start-up), hybrid retrieval latency p50/p95 (the query
+vectors given, so without the query embedding; add the embedding's p50 from
+``scripts/quantize_bench.py``, 14 ms here), peak RSS, and the index size on disk.
+
+Engines:
+
+* ``local``: what the product runs today on one machine: qdrant-client's local mode holding
+  the points, and the product's own in-memory copies (:mod:`knowledge.local_sparse`,
+  :mod:`knowledge.local_vectors`) answering the query through
+  :meth:`knowledge.retrieval.Retriever._search_local` (dense + sentence MaxSim + sparse
+  prefetches, the audience filter, DBSF fusion).
+* ``edge``: Qdrant Edge (``qdrant-edge-py``, the Qdrant engine in-process, beta; pinned in
+  the dev extras), the same three prefetches fused by DBSF inside the engine, HNSW on both
+  dense vectors, int8 scalar quantisation, the sparse vectors with the IDF modifier, and a
+  keyword index on ``audience``. Its recall@10 against an exact search of the same shard is
+  reported too (how much HNSW and quantisation lose).
+* ``edge-rerank`` (not run by default; ``--engines edge-rerank``): as ``edge``, but the
+  sentence vectors have no graph and their list is the dense and sparse candidates re-scored
+  by MaxSim (a nested prefetch). A design to try for the 1M target; its recall is against the
+  same exact three-list result, so it also counts what the changed design returns differently.
+
+The corpus is synthetic but shaped like a real one: 384-d unit vectors clustered around 256
+topic centres, 3–9 sentence vectors per chunk near the chunk's vector, ~70 sparse terms per
+chunk drawn from a Zipf distribution over 30,000 term ids, and the payload a real chunk has
+(ids, title, ~900 characters of text, page, audience with 10 % internal). Queries are noisy
+copies of chunks (their vector, five of their terms), asked as the public audience. Vectors
+are synthetic so that a million chunks need no hours of embedding; answer quality is measured
+on the real dev sets by ``supportbot eval``, not here.
+
+Each (engine, size) runs in its own process, so peak RSS is that run's alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+DIM = 384
+TOPICS = 256
+VOCAB = 30_000
+TERMS_PER_CHUNK = 70
+CANDIDATES = 40  # per prefetch, as the retriever's default
+LIMIT = 10
+QUERIES = 200
+BATCH = 512
+DENSE_EF = 512
+SENTENCE_EF = 2048
+"""HNSW beam widths (``hnsw_ef``) of the dense and sentence prefetches. Measured at 10k
+synthetic chunks, recall of a prefetch's top 40 against exact search: dense 0.64 at ef 128,
+0.96 at 512; sentences (MaxSim over the sentences' graph) 0.37 at 128, 0.68 at 512, 0.90 at
+2048 (6.7 ms, exact 10.1 ms)."""
+LOCAL_MAX = 30_000
+"""Largest corpus the local engine is run at by default: local mode keeps every vector in
+Python objects (1.9 GB of RSS per 10k chunks measured), so 100k would need ~19 GB."""
+ENGINES = ("local", "edge")
+
+
+@dataclass(frozen=True)
+class SyntheticChunk:
+    """One generated chunk: its id, vectors, sparse terms and payload."""
+
+    point_id: str
+    dense: NDArray[np.float32]
+    sentences: NDArray[np.float32]
+    terms: NDArray[np.int64]
+    weights: NDArray[np.float32]
+    payload: dict[str, Any]
+
+
+def _unit(x: NDArray[np.float32]) -> NDArray[np.float32]:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def corpus(n: int, seed: int = 7) -> Iterator[list[SyntheticChunk]]:
+    """``n`` synthetic chunks in batches of :data:`BATCH`, the same for a given seed."""
+    rng = np.random.default_rng(seed)
+    centres = _unit(rng.normal(size=(TOPICS, DIM)).astype(np.float32))
+    ranks = np.arange(1, VOCAB + 1)
+    zipf = (1.0 / ranks) / np.sum(1.0 / ranks)
+    words = [
+        "benefit",
+        "plan",
+        "claim",
+        "leave",
+        "policy",
+        "employee",
+        "coverage",
+        "deductible",
+        "network",
+        "provider",
+    ]
+    for start in range(0, n, BATCH):
+        size = min(BATCH, n - start)
+        topic = rng.integers(0, TOPICS, size)
+        dense = _unit(centres[topic] + 0.6 * rng.normal(size=(size, DIM)).astype(np.float32))
+        batch = []
+        for i in range(size):
+            k = int(rng.integers(3, 10))
+            sents = _unit(dense[i] + 0.5 * rng.normal(size=(k, DIM)).astype(np.float32))
+            terms = np.unique(rng.choice(VOCAB, size=TERMS_PER_CHUNK, p=zipf))
+            weights = (1.0 + rng.integers(0, 3, size=len(terms))).astype(np.float32)
+            number = start + i
+            doc = number // 20
+            text = " ".join(rng.choice(words, size=130))
+            batch.append(
+                SyntheticChunk(
+                    str(uuid.UUID(int=number + 1)),
+                    dense[i],
+                    sents,
+                    terms,
+                    weights,
+                    {
+                        "chunk_id": str(uuid.UUID(int=number + 1)),
+                        "doc_id": f"synthetic/doc-{doc}.pdf",
+                        "source_id": f"synthetic/doc-{doc}.pdf#page={number % 20 + 1}",
+                        "title": f"Synthetic document {doc}",
+                        "uri": f"file:///synthetic/doc-{doc}.pdf",
+                        "audience": "internal" if rng.random() < 0.1 else "public",
+                        "text": text,
+                        "content_hash": f"{number:064x}",
+                        "doc_hash": f"{doc:064x}",
+                        "chunk_index": number % 20,
+                        "page": number % 20 + 1,
+                        "section": None,
+                        "origin": "synthetic",
+                        "source_hash": f"{doc:064x}",
+                        "version": None,
+                    },
+                )
+            )
+        yield batch
+
+
+def queries(n: int, seed: int = 11) -> list[tuple[NDArray[np.float32], list[int], list[float]]]:
+    """``QUERIES`` noisy copies of chunks of a corpus of ``n``: (dense vector, terms, weights)."""
+    rng = np.random.default_rng(seed)
+    wanted = set(rng.choice(n, size=min(QUERIES, n), replace=False).tolist())
+    out = []
+    for batch in corpus(n):
+        for c in batch:
+            number = uuid.UUID(c.point_id).int - 1
+            if number in wanted:
+                vec = _unit(c.dense + 0.3 * rng.normal(size=DIM).astype(np.float32))
+                pick = rng.choice(len(c.terms), size=min(5, len(c.terms)), replace=False)
+                out.append((vec, c.terms[pick].tolist(), [1.0] * len(pick)))
+    return out
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _disk_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+
+
+class LocalEngine:
+    """qdrant-client local mode plus the product's in-memory copies (see module docstring)."""
+
+    collection = "bench"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def create(self) -> None:
+        from qdrant_client import QdrantClient
+
+        import knowledge.chunking
+        import knowledge.local_sparse
+        import knowledge.local_vectors
+        import knowledge.retrieval  # noqa: F401  # imported before the RSS baseline
+        from knowledge.index import QdrantIndex
+
+        self.client = QdrantClient(path=str(self.path))
+        self.index = QdrantIndex(self.client, self.collection, DIM, local=True)
+        self.index.ensure_collection()
+
+    def upsert(self, batch: list[SyntheticChunk]) -> None:
+        from knowledge.chunking import Chunk
+        from knowledge.sparse import SparseVector
+
+        chunks = [Chunk(**c.payload) for c in batch]
+        sparse = [SparseVector(c.terms.tolist(), c.weights.tolist()) for c in batch]
+        self.index.upsert(
+            chunks, np.stack([c.dense for c in batch]), sparse, [c.sentences for c in batch]
+        )
+
+    def finish(self) -> None:
+        """Nothing to build: local mode searches by brute force."""
+
+    def close(self) -> None:
+        self.client.close()
+
+    def open(self) -> None:
+        """What :class:`knowledge.base.KnowledgeBase` does at start: open the folder (local
+        mode loads every point) and build the sparse, dense and sentence copies."""
+        from qdrant_client import QdrantClient
+
+        from knowledge.index import DENSE, SENTENCES
+        from knowledge.local_sparse import LocalSparseIndex
+        from knowledge.local_vectors import LocalVectorIndex
+        from knowledge.retrieval import Retriever
+
+        self.client = QdrantClient(path=str(self.path))
+        self.retriever = Retriever(
+            self.client,
+            self.collection,
+            None,  # type: ignore[arg-type]  # the query vectors are given
+            None,  # type: ignore[arg-type]
+            fusion="dbsf",
+            sentences=True,
+            local_sparse=LocalSparseIndex(self.client, self.collection),
+            local_dense=LocalVectorIndex(self.client, self.collection, DENSE),
+            local_sentences=LocalVectorIndex(self.client, self.collection, SENTENCES),
+        )
+
+    def query(self, vec: NDArray[np.float32], terms: list[int], weights: list[float]) -> list[str]:
+        from qdrant_client import models as qm
+
+        from knowledge.index import DENSE, SENTENCES, SPARSE
+        from knowledge.retrieval import audience_filter
+
+        flt = audience_filter("public")
+        prefetch = [
+            qm.Prefetch(query=vec.tolist(), using=DENSE, limit=CANDIDATES, filter=flt),
+            qm.Prefetch(query=[vec.tolist()], using=SENTENCES, limit=CANDIDATES, filter=flt),
+            qm.Prefetch(
+                query=qm.SparseVector(indices=terms, values=weights),
+                using=SPARSE,
+                limit=CANDIDATES,
+                filter=flt,
+            ),
+        ]
+        points = self.retriever._search_local(prefetch, "public", flt, LIMIT)
+        return [str(p.id) for p in points]
+
+
+class EdgeEngine:
+    """Qdrant Edge with HNSW and int8 scalar quantisation (see module docstring).
+
+    Args:
+        path: the shard's folder.
+        sentence_graph: ``True`` (engine ``edge``): the sentence vectors get their own HNSW
+            graph and their own prefetch, as the product's three lists are today. ``False``
+            (engine ``edge-rerank``): no graph on them; the sentence list is the dense and
+            sparse candidates re-scored by MaxSim (a nested prefetch), so it never searches the
+            whole collection.
+    """
+
+    def __init__(self, path: Path, *, sentence_graph: bool = True) -> None:
+        self.path = path
+        self.sentence_graph = sentence_graph
+
+    def config(self) -> Any:
+        import qdrant_edge as qe
+
+        quant = qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, quantile=0.99, always_ram=True)
+        return qe.EdgeConfig(
+            vectors={
+                "dense": qe.EdgeVectorParams(
+                    size=DIM, distance=qe.Distance.Cosine, on_disk=True, quantization_config=quant
+                ),
+                "sentences": qe.EdgeVectorParams(
+                    size=DIM,
+                    distance=qe.Distance.Cosine,
+                    on_disk=True,
+                    multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim),
+                    quantization_config=quant,
+                    # m = 0: no graph (the vectors only re-score candidates).
+                    hnsw_config=None
+                    if self.sentence_graph
+                    else qe.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10_000),
+                ),
+            },
+            sparse_vectors={"sparse": qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+            on_disk_payload=True,
+            hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=100, full_scan_threshold=10_000),
+        )
+
+    def create(self) -> None:
+        import qdrant_edge as qe
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.shard = qe.EdgeShard.create(str(self.path), self.config())
+        self.shard.update(
+            qe.UpdateOperation.create_field_index("audience", qe.PayloadSchemaType.Keyword)
+        )
+
+    def upsert(self, batch: list[SyntheticChunk]) -> None:
+        import qdrant_edge as qe
+
+        points = [
+            qe.Point(
+                c.point_id,
+                {
+                    "dense": c.dense.tolist(),
+                    "sentences": c.sentences.tolist(),
+                    "sparse": qe.SparseVector(c.terms.tolist(), c.weights.tolist()),
+                },
+                c.payload,
+            )
+            for c in batch
+        ]
+        self.shard.update(qe.UpdateOperation.upsert_points(points))
+
+    def finish(self) -> None:
+        """Build the HNSW graphs and quantised copies (Edge optimises when asked)."""
+        self.shard.optimize()
+        self.shard.flush()
+
+    def close(self) -> None:
+        self.shard.close()
+
+    def open(self) -> None:
+        import qdrant_edge as qe
+
+        self.shard = qe.EdgeShard.load(str(self.path))
+
+    def query(
+        self,
+        vec: NDArray[np.float32],
+        terms: list[int],
+        weights: list[float],
+        *,
+        exact: bool = False,
+    ) -> list[str]:
+        import qdrant_edge as qe
+
+        flt = qe.Filter(must=[qe.FieldCondition("audience", match=qe.MatchValue("public"))])
+        # Quantised scores pick twice the candidates, the original vectors re-score them.
+        rescore = qe.QuantizationSearchParams(rescore=True, oversampling=2.0)
+        # The beam widths: see DENSE_EF and SENTENCE_EF.
+        if exact:
+            params = sentence_params = qe.SearchParams(
+                exact=True, quantization=qe.QuantizationSearchParams(ignore=True)
+            )
+        else:
+            params = qe.SearchParams(hnsw_ef=DENSE_EF, quantization=rescore)
+            sentence_params = qe.SearchParams(hnsw_ef=SENTENCE_EF, quantization=rescore)
+        v = vec.tolist()
+        dense = qe.Prefetch(
+            CANDIDATES, qe.Query.Nearest(v, using="dense"), filter=flt, params=params
+        )
+        sparse = qe.Prefetch(
+            CANDIDATES,
+            qe.Query.Nearest(qe.SparseVector(terms, weights), using="sparse"),
+            filter=flt,
+        )
+        if self.sentence_graph or exact:  # exact: the product's three independent lists
+            sentences = qe.Prefetch(
+                CANDIDATES,
+                qe.Query.Nearest([v], using="sentences"),
+                filter=flt,
+                params=sentence_params,
+            )
+        else:
+            sentences = qe.Prefetch(
+                CANDIDATES,
+                qe.Query.Nearest([v], using="sentences"),
+                prefetches=[dense, sparse],
+                params=qe.SearchParams(quantization=rescore),
+            )
+        prefetches = [dense, sentences, sparse]
+        points = self.shard.query(
+            qe.QueryRequest(
+                LIMIT,
+                query=qe.Fusion.Dbsf(),  # type: ignore[arg-type]  # the stub omits Dbsf
+                prefetches=prefetches,
+                filter=flt,
+                with_payload=True,
+                with_vector=False,
+            )
+        )
+        return [str(p.id) for p in points]
+
+
+def run_one(engine_name: str, n: int, workdir: Path) -> dict[str, Any]:
+    """Build, reopen and query one engine at size ``n``; the figures as a dict."""
+    path = workdir / f"{engine_name}-{n}"
+    engine: LocalEngine | EdgeEngine = (
+        LocalEngine(path)
+        if engine_name == "local"
+        else EdgeEngine(path, sentence_graph=engine_name == "edge")
+    )
+    qs = queries(n)
+    engine.create()
+    baseline = _peak_rss_mb()  # the interpreter, numpy and the engine's imports
+    upsert_s = 0.0
+    for batch in corpus(n):
+        t0 = time.perf_counter()
+        engine.upsert(batch)
+        upsert_s += time.perf_counter() - t0
+    t0 = time.perf_counter()
+    engine.finish()
+    build_s = time.perf_counter() - t0
+    engine.close()
+    disk = _disk_mb(path)
+    t0 = time.perf_counter()
+    engine.open()
+    engine.query(*qs[0])
+    startup_s = time.perf_counter() - t0
+    for q in qs[:10]:  # warm-up
+        engine.query(*q)
+    times, results = [], []
+    for q in qs:
+        t0 = time.perf_counter()
+        results.append(engine.query(*q))
+        times.append((time.perf_counter() - t0) * 1000)
+    figures: dict[str, Any] = {
+        "engine": engine_name,
+        "chunks": n,
+        "upsert_per_s": n / upsert_s,
+        "build_s": build_s,
+        "startup_s": startup_s,
+        "query_ms_p50": float(np.percentile(times, 50)),
+        "query_ms_p95": float(np.percentile(times, 95)),
+        "disk_mb": disk,
+    }
+    if isinstance(engine, EdgeEngine):
+        exact = [engine.query(*q, exact=True) for q in qs]
+        figures["recall_at_10_vs_exact"] = float(
+            np.mean(
+                [len(set(a) & set(b)) / max(len(b), 1) for a, b in zip(results, exact, strict=True)]
+            )
+        )
+    engine.close()
+    figures["peak_rss_mb"] = _peak_rss_mb()
+    figures["index_rss_mb"] = figures["peak_rss_mb"] - baseline
+    shutil.rmtree(path, ignore_errors=True)
+    return figures
+
+
+def _plot(rows: list[dict[str, Any]], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    panels = (
+        ("query_ms_p50", "retrieval p50 (ms)"),
+        ("peak_rss_mb", "peak RSS (MB)"),
+        ("startup_s", "start-up (s)"),
+    )
+    for ax, (key, label) in zip(axes, panels, strict=True):
+        for engine in ENGINES:
+            pts = sorted((r["chunks"], r[key]) for r in rows if r["engine"] == engine and key in r)
+            if pts:
+                ax.plot(*zip(*pts, strict=True), marker="o", label=engine)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("chunks")
+        ax.set_title(label)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out)
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    """Run the benchmark (see the module docstring); returns the rows it wrote."""
+    parser = argparse.ArgumentParser(description="The embedded index's cost curve.")
+    parser.add_argument(
+        "--sizes", default="10000,30000,100000", help="Comma-separated chunk counts."
+    )
+    parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument("--out", type=Path, default=Path("reports"))
+    parser.add_argument("--workdir", type=Path, default=None, help="Where indexes are built.")
+    parser.add_argument(
+        "--local-max", type=int, default=LOCAL_MAX, help="Skip the local engine above this."
+    )
+    parser.add_argument("--worker", nargs=2, metavar=("ENGINE", "N"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="scale-bench-"))
+    if args.worker:
+        print(json.dumps(run_one(args.worker[0], int(args.worker[1]), workdir)))
+        return []
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    rows: list[dict[str, Any]] = []
+    for n in [int(s) for s in args.sizes.split(",")]:
+        for engine in args.engines.split(","):
+            if engine == "local" and n > args.local_max:
+                reason = f"skipped: above --local-max {args.local_max:,} (see LOCAL_MAX)"
+                console.print(f"[yellow]{engine} at {n:,} chunks {reason}[/]")
+                rows.append({"engine": engine, "chunks": n, "error": reason})
+                continue
+            console.print(f"[bold]{engine}[/] at {n:,} chunks…")
+            done = subprocess.run(
+                [sys.executable, "-m", "knowledge.scale_bench", "--worker", engine, str(n),
+                 "--workdir", str(workdir)],
+                capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+            )  # fmt: skip
+            if done.returncode != 0:
+                tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+                console.print(f"  [red]failed[/]: {tail}")
+                rows.append({"engine": engine, "chunks": n, "error": tail})
+                continue
+            row = json.loads(done.stdout.strip().splitlines()[-1])
+            rows.append(row)
+            console.print(f"  {row}")
+    table = Table(
+        title="Embedded index cost curve (synthetic vectors; see knowledge/scale_bench.py)"
+    )
+    columns = ("engine", "chunks", "upsert/s", "build s", "start-up s", "p50 ms", "p95 ms",
+               "peak RSS MB", "of which index", "disk MB", "recall@10")  # fmt: skip
+    for c in columns:
+        table.add_column(c, justify="right")
+    for r in rows:
+        if "error" in r:
+            table.add_row(r["engine"], f"{r['chunks']:,}", r["error"][:40], *[""] * 8)
+            continue
+        recall = r.get("recall_at_10_vs_exact")
+        table.add_row(
+            r["engine"], f"{r['chunks']:,}", f"{r['upsert_per_s']:,.0f}", f"{r['build_s']:.1f}",
+            f"{r['startup_s']:.1f}", f"{r['query_ms_p50']:.1f}", f"{r['query_ms_p95']:.1f}",
+            f"{r['peak_rss_mb']:,.0f}", f"{r['index_rss_mb']:,.0f}", f"{r['disk_mb']:,.0f}",
+            "exact" if recall is None else f"{recall:.3f}",
+        )  # fmt: skip
+    console.print(table)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "scale_bench.json").write_text(json.dumps(rows, indent=2))
+    ok = [r for r in rows if "error" not in r]
+    if ok:
+        _plot(ok, args.out / "scale_bench.png")
+    console.print(f"wrote {args.out / 'scale_bench.json'} and {args.out / 'scale_bench.png'}")
+    if not args.workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
