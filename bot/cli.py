@@ -395,7 +395,7 @@ def chat(audience: AudienceOpt = "internal") -> None:
     settings = _settings()
     engine = _open_engine(settings)
     store = FeedbackStore.from_settings(settings)
-    service = SupportService(engine, store, human_contact=settings.human_contact)
+    service = SupportService.from_settings(engine, store, settings)
     user = f"console:{getpass.getuser()}"
     ctx = ChatContext(platform="console", audience=audience, user_id=user, channel_id="console")
 
@@ -1069,8 +1069,10 @@ def main() -> None:
     except Exception as exc:
         from sqlalchemy.exc import OperationalError
 
+        from bot.feedback import database_error_reason
+
         if isinstance(exc, OperationalError):
-            reason = str(exc.orig or exc).strip().splitlines()[0]
+            reason = database_error_reason(exc)
             console.print(
                 f"[bold red]Error:[/] cannot reach the feedback database: {escape(reason)} "
                 "(check SUPPORTBOT_DATABASE_URL)"

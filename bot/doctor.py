@@ -165,14 +165,14 @@ def check_database(settings: Settings) -> Finding:
     from sqlalchemy.exc import SQLAlchemyError
 
     from bot import migrations
-    from bot.feedback import make_engine
+    from bot.feedback import database_error_reason, make_engine
 
     url = settings.resolved_database_url
     engine = make_engine(url)
     try:
         have = migrations.current(engine)
     except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        reason = database_error_reason(exc)
         return Finding(
             "database",
             "fail",

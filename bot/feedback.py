@@ -377,6 +377,11 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def database_error_reason(exc: BaseException) -> str:
+    """The first line of what the database driver said (SQLAlchemy wraps it in ``orig``)."""
+    return (str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["unknown error"])[0]
+
+
 class FeedbackStore:
     """Answers, votes and processed event ids; see the module docstring.
 

@@ -4,7 +4,7 @@
   liveness probe: it checks nothing else, so a database outage never restarts the pods.
 * ``GET /readyz``: each readiness check with its result; 200 when all pass, 503 otherwise. The
   checks: the **index** answers (the collection exists), the **database** answers
-  (``SELECT 1``) and the embedding **model** is loaded. Each check runs in a worker thread and
+  (``SELECT 1``) and the embedding **model** encodes a word. Each check runs in a worker thread and
   is bounded by ``timeout_s``, so a hung Qdrant makes readiness false within that time instead
   of hanging the probe.
 * ``GET /metrics``: the Prometheus text format (:mod:`bot.metrics`).
@@ -74,8 +74,10 @@ class Readiness:
             await asyncio.to_thread(engine.kb.index.ping)
 
         async def model() -> None:
-            if engine.kb.embedder.dim <= 0:
-                raise RuntimeError("embedding model not loaded")
+            # One short encode (~10 ms): the model is loaded and answers, not just constructed.
+            vector = await asyncio.to_thread(engine.kb.embedder.embed_query, "readiness")
+            if vector.shape != (engine.kb.embedder.dim,):
+                raise RuntimeError(f"embedding model returned shape {vector.shape}")
 
         return cls({"index": index, "database": store.ping, "model": model}, **kwargs)
 
@@ -119,14 +121,19 @@ def add_routes(app: web.Application, readiness: Readiness) -> None:
 
     async def metrics_page(_: web.Request) -> web.Response:
         body, content_type = metrics.exposition()
-        # aiohttp wants the charset apart from the media type.
-        media, _sep, params = content_type.partition(";")
-        charset = params.split("charset=")[-1].strip() if "charset=" in params else None
-        return web.Response(body=body, content_type=media.strip(), charset=charset)
+        return web.Response(body=body, headers={"Content-Type": content_type})
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_page)
+
+
+def bound_port(runner: web.AppRunner) -> int | None:
+    """The TCP port an aiohttp runner listens on (useful after binding port 0)."""
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
+    return None
 
 
 class HealthServer:
@@ -160,9 +167,7 @@ class HealthServer:
             await self._runner.cleanup()
             self._runner = None
             raise
-        for address in self._runner.addresses:
-            if isinstance(address, tuple) and len(address) >= 2:
-                self.port = int(address[1])
+        self.port = bound_port(self._runner) or self.port
         log.info(
             "health and metrics on http://%s:%s (/healthz /readyz /metrics)", self.host, self.port
         )

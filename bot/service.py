@@ -10,13 +10,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot import metrics
 from bot.feedback import FeedbackStore
 from bot.generators.openai_compat import OnText
 from bot.logs import request_context
 from bot.models import Answer, Turn
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +91,18 @@ class SupportService:
         self.store = store
         self.human_contact = human_contact
         self.log_text = log_text
+
+    @classmethod
+    def from_settings(
+        cls, engine: AnswerEngine, store: FeedbackStore, settings: Settings
+    ) -> SupportService:
+        """The service with ``human_contact`` and ``log_message_text`` from ``settings``."""
+        return cls(
+            engine,
+            store,
+            human_contact=settings.human_contact,
+            log_text=settings.log_message_text,
+        )
 
     async def ask(
         self,

@@ -149,19 +149,33 @@ def corpus(n: int, seed: int = 7) -> Iterator[list[SyntheticChunk]]:
         yield batch
 
 
-def queries(n: int, seed: int = 11) -> list[tuple[NDArray[np.float32], list[int], list[float]]]:
-    """``QUERIES`` noisy copies of chunks of a corpus of ``n``: (dense vector, terms, weights)."""
-    rng = np.random.default_rng(seed)
-    wanted = set(rng.choice(n, size=min(QUERIES, n), replace=False).tolist())
-    out = []
-    for batch in corpus(n):
+Query = tuple[NDArray[np.float32], list[int], list[float]]
+
+
+class QuerySampler:
+    """Picks :data:`QUERIES` chunks of a corpus of ``n`` and makes a noisy copy of each as it
+    streams past (its vector, five of its terms), so the corpus is generated once."""
+
+    def __init__(self, n: int, seed: int = 11) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.wanted = set(self.rng.choice(n, size=min(QUERIES, n), replace=False).tolist())
+        self.queries: list[Query] = []
+
+    def take(self, batch: list[SyntheticChunk]) -> None:
+        """Keep a query for each wanted chunk of ``batch``."""
         for c in batch:
-            number = uuid.UUID(c.point_id).int - 1
-            if number in wanted:
-                vec = _unit(c.dense + 0.3 * rng.normal(size=DIM).astype(np.float32))
-                pick = rng.choice(len(c.terms), size=min(5, len(c.terms)), replace=False)
-                out.append((vec, c.terms[pick].tolist(), [1.0] * len(pick)))
-    return out
+            if uuid.UUID(c.point_id).int - 1 in self.wanted:
+                vec = _unit(c.dense + 0.3 * self.rng.normal(size=DIM).astype(np.float32))
+                pick = self.rng.choice(len(c.terms), size=min(5, len(c.terms)), replace=False)
+                self.queries.append((vec, c.terms[pick].tolist(), [1.0] * len(pick)))
+
+
+def queries(n: int, seed: int = 11) -> list[Query]:
+    """The queries of a corpus of ``n``: (dense vector, terms, weights); see QuerySampler."""
+    sampler = QuerySampler(n, seed)
+    for batch in corpus(n):
+        sampler.take(batch)
+    return sampler.queries
 
 
 def _peak_rss_mb() -> float:
@@ -400,14 +414,16 @@ def run_one(engine_name: str, n: int, workdir: Path) -> dict[str, Any]:
         if engine_name == "local"
         else EdgeEngine(path, sentence_graph=engine_name == "edge")
     )
-    qs = queries(n)
+    sampler = QuerySampler(n)
     engine.create()
     baseline = _peak_rss_mb()  # the interpreter, numpy and the engine's imports
     upsert_s = 0.0
     for batch in corpus(n):
+        sampler.take(batch)
         t0 = time.perf_counter()
         engine.upsert(batch)
         upsert_s += time.perf_counter() - t0
+    qs = sampler.queries
     t0 = time.perf_counter()
     engine.finish()
     build_s = time.perf_counter() - t0

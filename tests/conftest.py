@@ -12,7 +12,8 @@ import os
 import shutil
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,43 @@ async def fake() -> AsyncIterator[tuple[FakeOpenAI, str]]:
     runner, url = await start(server)
     yield server, url
     await runner.cleanup()
+
+
+def database_at(
+    url: str,
+    revision: str,
+    *,
+    created_at: datetime,
+    votes: Sequence[tuple[str, int]],
+) -> None:
+    """Make a database at an old schema ``revision`` holding one answer, ``a1``, created at
+    ``created_at``, with ``votes`` (user, +1/-1) on it, written with that revision's SQL."""
+    from alembic import command
+
+    from bot import migrations
+    from bot.feedback import make_engine
+
+    engine = make_engine(url)
+    command.upgrade(migrations.config(engine), revision)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO answers (id, created_at, platform, audience, question, answer_text,"
+                " citations, retrieved, generator, abstained, degraded, confidence, latency_ms)"
+                " VALUES ('a1', :when, 'slack', 'public', 'How long for a refund?',"
+                " 'Thirty days [1].', '[]', '[]', 'extractive', false, false, 0.5, 10.0)"
+            ),
+            {"when": created_at},
+        )
+        for user, value in votes:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO votes (answer_id, user_id, value, source, created_at,"
+                    " updated_at) VALUES ('a1', :u, :v, 'button', :when, :when)"
+                ),
+                {"u": user, "v": value, "when": created_at},
+            )
+    engine.dispose()
 
 
 @pytest.fixture(params=FEEDBACK_BACKENDS)

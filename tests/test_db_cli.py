@@ -8,47 +8,26 @@ import sys
 from datetime import UTC, datetime
 
 import pytest
-import sqlalchemy as sa
-from alembic import command
 from typer.testing import CliRunner
 
 from bot import migrations
 from bot.cli import app
 from bot.feedback import FeedbackStore, make_engine
 from bot.migrations import SchemaOutdatedError
+from tests.conftest import database_at
 
 runner = CliRunner()
-
-
-def at_revision(url: str, revision: str) -> None:
-    """Make a database at an old ``revision`` holding one answer with three votes."""
-    engine = make_engine(url)
-    command.upgrade(migrations.config(engine), revision)
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "INSERT INTO answers (id, created_at, platform, audience, question, answer_text,"
-                " citations, retrieved, generator, abstained, degraded, confidence, latency_ms)"
-                " VALUES ('a1', :when, 'slack', 'public', 'How long for a refund?',"
-                " 'Thirty days [1].', '[]', '[]', 'extractive', false, false, 0.5, 10.0)"
-            ),
-            {"when": datetime(2026, 3, 4, 12, 0, tzinfo=UTC)},
-        )
-        for user, value in (("U1", 1), ("U2", 1), ("U3", -1)):
-            conn.execute(
-                sa.text(
-                    "INSERT INTO votes (answer_id, user_id, value, source, created_at,"
-                    " updated_at) VALUES ('a1', :u, :v, 'button', :when, :when)"
-                ),
-                {"u": user, "v": value, "when": datetime(2026, 3, 5, tzinfo=UTC)},
-            )
-    engine.dispose()
 
 
 async def test_db_upgrade_keeps_the_data_of_an_old_schema(
     fresh_database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    at_revision(fresh_database, "0001")
+    database_at(
+        fresh_database,
+        "0001",
+        created_at=datetime(2026, 3, 4, 12, 0, tzinfo=UTC),
+        votes=[("U1", 1), ("U2", 1), ("U3", -1)],
+    )
     monkeypatch.setenv("SUPPORTBOT_DATABASE_URL", fresh_database)
 
     outdated = runner.invoke(app, ["db", "current"])

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from bot.feedback import FeedbackStore
 from bot.models import Answer, Citation, RetrievedChunk, Timings, Turn
+from tests.conftest import database_at
 
 POSTGRES_URL = os.environ.get("SUPPORTBOT_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
@@ -232,32 +233,12 @@ async def test_thread_history_is_stored_with_the_answer(store: FeedbackStore) ->
 async def test_revision_0005_backfills_day_and_vote_totals(fresh_database: str) -> None:
     """A database at revision 0004 with answers and votes gains each answer's UTC day and its
     👍/👎 totals when the store opens it."""
-    from alembic import command
-
-    from bot import migrations
-    from bot.feedback import make_engine
-
-    engine = make_engine(fresh_database)
-    command.upgrade(migrations.config(engine), "0004")
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "INSERT INTO answers (id, created_at, platform, audience, question, answer_text,"
-                " citations, retrieved, generator, abstained, degraded, confidence, latency_ms,"
-                " uncited, partially_supported) VALUES ('a1', :when, 'slack', 'public', 'q?',"
-                " 'a [1].', '[]', '[]', 'extractive', false, false, 0.5, 10.0, false, false)"
-            ),
-            {"when": datetime(2026, 3, 4, 23, 30, tzinfo=UTC)},
-        )
-        for user, value in (("U1", 1), ("U2", -1), ("U3", -1)):
-            conn.execute(
-                sa.text(
-                    "INSERT INTO votes (answer_id, user_id, value, source, created_at,"
-                    " updated_at) VALUES ('a1', :u, :v, 'button', :when, :when)"
-                ),
-                {"u": user, "v": value, "when": datetime(2026, 3, 5, tzinfo=UTC)},
-            )
-    engine.dispose()
+    database_at(
+        fresh_database,
+        "0004",
+        created_at=datetime(2026, 3, 4, 23, 30, tzinfo=UTC),
+        votes=[("U1", 1), ("U2", -1), ("U3", -1)],
+    )
     store = FeedbackStore(fresh_database)
     try:
         rec = await store.get_answer("a1")

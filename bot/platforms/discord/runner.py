@@ -37,12 +37,7 @@ async def serve(settings: Settings, *, sync_commands: bool = False, **options: A
     try:
         store = await asyncio.to_thread(FeedbackStore.from_settings, settings)
         try:
-            service = SupportService(
-                engine,
-                store,
-                human_contact=settings.human_contact,
-                log_text=settings.log_message_text,
-            )
+            service = SupportService.from_settings(engine, store, settings)
             token = settings.discord_token.get_secret_value().strip()
             async with (
                 running_health(settings, Readiness.for_bot(engine, store)),

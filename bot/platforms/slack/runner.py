@@ -25,7 +25,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.health import Readiness, add_routes, running_health
+from bot.health import Readiness, add_routes, bound_port, running_health
 from bot.ops import AdminCommands
 from bot.platforms.slack.audience import AudienceResolver
 from bot.platforms.slack.listeners import SlackListeners
@@ -163,7 +163,7 @@ class SlackBot:
             self._runner, self.settings.slack_http_host, self.settings.slack_http_port
         )
         await site.start()
-        self.http_port = _bound_port(self._runner)
+        self.http_port = bound_port(self._runner)
         log.info(
             "Slack bot listening on http://%s:%s%s",
             self.settings.slack_http_host,
@@ -179,13 +179,6 @@ class SlackBot:
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
-
-
-def _bound_port(runner: web.AppRunner) -> int | None:
-    for address in runner.addresses:
-        if isinstance(address, tuple) and len(address) >= 2:
-            return int(address[1])
-    return None
 
 
 async def serve(settings: Settings) -> None:
@@ -213,12 +206,7 @@ async def serve(settings: Settings) -> None:
         await engine.aclose()
         raise
     try:
-        service = SupportService(
-            engine,
-            store,
-            human_contact=settings.human_contact,
-            log_text=settings.log_message_text,
-        )
+        service = SupportService.from_settings(engine, store, settings)
         readiness = Readiness.for_bot(engine, store)
         # HTTP mode serves the probes on the events port; Socket Mode has no server of its own.
         async with (
