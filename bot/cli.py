@@ -1055,6 +1055,93 @@ def db_current() -> None:
         raise typer.Exit(code=1)
 
 
+index_app = typer.Typer(
+    help="The index itself: move it to a Qdrant server or cluster.", no_args_is_help=True
+)
+app.add_typer(index_app, name="index")
+
+
+@index_app.command("migrate")
+def index_migrate(
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            help="Target: a Qdrant server URL (http[s]://host:6333), or a data directory "
+            "(its qdrant/ folder gets the index in local mode).",
+        ),
+    ],
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key", envvar="SUPPORTBOT_TARGET_QDRANT_API_KEY", help="The target's API key."
+        ),
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Overwrite collections the target already fills.")
+    ] = False,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Points per request.")] = 256,
+) -> None:
+    """Copy the index to another Qdrant without re-embedding: every chunk with its vectors,
+    the abstention calibration and vocabulary, the answer memory and the feedback links.
+
+    The target collection is laid out by the qdrant_shards, qdrant_replicas,
+    qdrant_write_consistency, qdrant_on_disk and qdrant_quantization settings. With the
+    embedded index, stop the bot first; afterwards set QDRANT_URL to the target.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from bot.memory import links_collection, memory_collection
+    from knowledge.index import ServerLayout, open_client
+    from knowledge.transfer import is_url, local_path, migrate, open_target
+
+    settings = _settings()
+    same = (
+        to.rstrip("/") == (settings.qdrant_url or "").rstrip("/")
+        if is_url(to)
+        else not settings.qdrant_url and local_path(to).resolve() == settings.qdrant_path.resolve()
+    )
+    if same:
+        raise _fail("the target is the configured index itself; name another Qdrant")
+    source = open_client(settings)
+    try:
+        target = open_target(to, api_key)
+        try:
+            with Progress(
+                "{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            ) as bar:
+                task = bar.add_task("copying", total=None)
+                copied = migrate(
+                    source,
+                    target,
+                    settings.collection,
+                    companions=(
+                        memory_collection(settings.collection),
+                        links_collection(settings.collection),
+                    ),
+                    layout=ServerLayout.from_settings(settings),
+                    target_local=not is_url(to),
+                    replace=replace,
+                    batch=batch,
+                    on_start=lambda name, n: bar.reset(task, total=n, description=name),
+                    advance=lambda n: bar.advance(task, n),
+                )
+        finally:
+            target.close()
+    finally:
+        source.close()
+    for c in copied:
+        console.print(f"{c.name}: {c.points} points in {c.seconds:.1f} s")
+    where = f"QDRANT_URL={to}" if is_url(to) else f"SUPPORTBOT_DATA_DIR={to}"
+    console.print(
+        f"Done; nothing was re-embedded. Point the bot at it with {where}.", soft_wrap=True
+    )
+
+
 def main() -> None:
     """The ``supportbot`` entry point: the Typer app, with the errors meant for the user (a
     :class:`~knowledge.errors.KnowledgeError`, an unreachable database) shown as one line and

@@ -48,11 +48,27 @@ MEMORY_NAMESPACE = uuid.UUID("2f1c7a52-5f0e-4b7e-9d0b-7c3e55e1a9d4")
 VECTOR = "question"
 
 
-def _question_collection(client: Any, name: str, dim: int) -> int:
-    """Create the question-vector collection ``name`` if missing; returns its point count."""
+def memory_collection(collection: str) -> str:
+    """Name of the answer memory's collection beside the chunk collection ``collection``."""
+    return f"{collection}_memory"
+
+
+def links_collection(collection: str) -> str:
+    """Name of the feedback links' collection beside the chunk collection ``collection``."""
+    return f"{collection}_links"
+
+
+def _question_collection(index: QdrantIndex, name: str, dim: int) -> int:
+    """Create the question-vector collection ``name`` beside ``index`` (in its client, with its
+    server layout) if missing; returns its point count."""
+    client = index.client
     if not client.collection_exists(name):
+        layout = index.layout
+        params = qm.VectorParams(size=dim, distance=qm.Distance.COSINE)
         client.create_collection(
-            name, vectors_config={VECTOR: qm.VectorParams(size=dim, distance=qm.Distance.COSINE)}
+            name,
+            vectors_config={VECTOR: params if index.is_local else layout.vector_params(params)},
+            **({} if index.is_local else layout.collection_kwargs()),
         )
     return int(client.count(name, exact=True).count)
 
@@ -123,11 +139,11 @@ class AnswerMemory:
     ) -> None:
         self.index = index
         self.client = index.client
-        self.collection = f"{index.collection}_memory"
+        self.collection = memory_collection(index.collection)
         self.embedder = embedder
         self.threshold = threshold
         self._lock = threading.Lock()
-        self.size = _question_collection(self.client, self.collection, embedder.dim)
+        self.size = _question_collection(index, self.collection, embedder.dim)
         """Verified answers held (with none, :meth:`lookup` costs nothing: no embedding)."""
 
     def _fresh(self, entry: VerifiedAnswer, audience: str) -> tuple[Chunk, ...] | None:
@@ -285,12 +301,12 @@ class FeedbackLinks:
         min_similarity: float,
     ) -> None:
         self.client = index.client
-        self.collection = f"{index.collection}_links"
+        self.collection = links_collection(index.collection)
         self.embedder = embedder
         self.strength = strength
         self.min_similarity = min_similarity
         self._lock = threading.Lock()
-        self.size = _question_collection(self.client, self.collection, embedder.dim)
+        self.size = _question_collection(index, self.collection, embedder.dim)
 
     def refresh(self, linked: Sequence[LinkedAnswer]) -> int:
         """Make the collection hold exactly ``linked`` (re-embedding only new questions);

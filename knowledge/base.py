@@ -21,6 +21,7 @@ from knowledge.index import (
     SENTENCES,
     VOCABULARY_KEY,
     QdrantIndex,
+    ServerLayout,
     open_client,
 )
 from knowledge.local_sparse import LocalSparseIndex
@@ -71,7 +72,11 @@ class KnowledgeBase:
         self.lock = threading.RLock()
         self.client = open_client(settings)
         self.index = QdrantIndex(
-            self.client, settings.collection, embedder.dim, local=not settings.qdrant_url
+            self.client,
+            settings.collection,
+            embedder.dim,
+            local=not settings.qdrant_url,
+            layout=ServerLayout.from_settings(settings),
         )
         self.sparse = SparseEncoder(avg_doc_len=settings.chunk_size * TERMS_PER_TOKEN)
         self.chunker = Chunker(

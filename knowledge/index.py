@@ -37,6 +37,8 @@ from knowledge.sparse import SparseVector
 DENSE = "dense"
 SPARSE = "bm25"
 SENTENCES = "sentences"
+# Keyword payload indexes a server collection gets (filters by audience, sync by document).
+PAYLOAD_INDEXES = ("audience", "doc_id", "origin", "doc_hash")
 # Keys of the collection metadata (Qdrant collection ``metadata``) that this project writes.
 CALIBRATION_KEY = "supportbot_calibration"
 VOCABULARY_KEY = "supportbot_vocabulary"
@@ -63,6 +65,64 @@ def scroll_vectors(
 
 
 @dataclass(frozen=True)
+class ServerLayout:
+    """How a collection created on a Qdrant server or cluster is laid out (Qdrant's collection
+    parameters, "Distributed deployment" and "Quantization" in the Qdrant docs; local mode
+    ignores them).
+
+    Attributes:
+        shards: ``shard_number``; more shards than nodes lets a cluster grow by moving shards.
+        replicas: ``replication_factor``; 2 keeps every shard readable while a node is down.
+        write_consistency: ``write_consistency_factor``, replicas that acknowledge a write
+            before it returns (1 ≤ it ≤ ``replicas``).
+        on_disk: original vectors and payload memory-mapped from disk instead of RAM.
+        quantization: ``int8`` scalar quantisation (quantile 0.99, the Qdrant docs' example)
+            of the dense and sentence vectors, held in RAM (``always_ram``) with the originals
+            used to rescore; 4× less vector RAM.
+    """
+
+    shards: int = 1
+    replicas: int = 1
+    write_consistency: int = 1
+    on_disk: bool = False
+    quantization: str = "none"
+
+    @classmethod
+    def from_settings(cls, settings: KnowledgeSettings) -> ServerLayout:
+        """The layout the ``qdrant_*`` settings describe."""
+        return cls(
+            shards=settings.qdrant_shards,
+            replicas=settings.qdrant_replicas,
+            write_consistency=settings.qdrant_write_consistency,
+            on_disk=settings.qdrant_on_disk,
+            quantization=settings.qdrant_quantization,
+        )
+
+    def vector_params(self, params: qm.VectorParams) -> qm.VectorParams:
+        """``params`` stored on disk when :attr:`on_disk` (size, distance, multivector kept)."""
+        return params.model_copy(update={"on_disk": True}) if self.on_disk else params
+
+    def collection_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``QdrantClient.create_collection`` beyond the vectors."""
+        quantization = (
+            qm.ScalarQuantization(
+                scalar=qm.ScalarQuantizationConfig(
+                    type=qm.ScalarType.INT8, quantile=0.99, always_ram=True
+                )
+            )
+            if self.quantization == "int8"
+            else None
+        )
+        return {
+            "shard_number": self.shards,
+            "replication_factor": self.replicas,
+            "write_consistency_factor": self.write_consistency,
+            "on_disk_payload": self.on_disk,
+            "quantization_config": quantization,
+        }
+
+
+@dataclass(frozen=True)
 class IndexedDoc:
     """What the index holds of one document (see :meth:`QdrantIndex.documents`)."""
 
@@ -73,6 +133,14 @@ class IndexedDoc:
     title: str = ""
     uri: str = ""
     audience: str = ""
+
+
+def sparse_params(*, on_disk: bool = False) -> qm.SparseVectorParams:
+    """The BM25 vectors' parameters: Qdrant's IDF modifier (the engine supplies BM25's IDF
+    from its own document counts), the inverted index on disk when ``on_disk``."""
+    return qm.SparseVectorParams(
+        modifier=qm.Modifier.IDF, index=qm.SparseIndexParams(on_disk=True) if on_disk else None
+    )
 
 
 class IndexLockedError(KnowledgeError):
@@ -118,13 +186,24 @@ class QdrantIndex:
         collection: collection name.
         dim: dense vector size of the embedding model.
         local: the client is Qdrant local mode (no payload indexes there).
+        layout: how a collection this creates on a server is laid out (default: one shard,
+            one replica, in RAM).
     """
 
-    def __init__(self, client: QdrantClient, collection: str, dim: int, *, local: bool) -> None:
+    def __init__(
+        self,
+        client: QdrantClient,
+        collection: str,
+        dim: int,
+        *,
+        local: bool,
+        layout: ServerLayout | None = None,
+    ) -> None:
         self.client = client
         self.collection = collection
         self.dim = dim
         self.is_local = local
+        self.layout = layout or ServerLayout()
 
     def ensure_collection(self) -> None:
         """Create the collection if missing.
@@ -155,13 +234,18 @@ class QdrantIndex:
             distance=qm.Distance.COSINE,
             multivector_config=qm.MultiVectorConfig(comparator=qm.MultiVectorComparator.MAX_SIM),
         )
+        layout = ServerLayout() if self.is_local else self.layout  # local mode: no layout
         self.client.create_collection(
             self.collection,
-            vectors_config={DENSE: dense, SENTENCES: sentences},
-            sparse_vectors_config={SPARSE: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
+            vectors_config={
+                DENSE: layout.vector_params(dense),
+                SENTENCES: layout.vector_params(sentences),
+            },
+            sparse_vectors_config={SPARSE: sparse_params(on_disk=layout.on_disk)},
+            **({} if self.is_local else layout.collection_kwargs()),
         )
         if not self.is_local:  # payload indexes only matter on a server
-            for field in ("audience", "doc_id", "origin", "doc_hash"):
+            for field in PAYLOAD_INDEXES:
                 self.client.create_payload_index(
                     self.collection, field, field_schema=qm.PayloadSchemaType.KEYWORD
                 )

