@@ -204,6 +204,11 @@ class SupportEngine:
         :meth:`KnowledgeBase.recalibrate`); answers go on with the previous ones meanwhile."""
         await asyncio.to_thread(self.kb.recalibrate)
 
+    async def reload_statistics(self) -> bool:
+        """Take the vocabulary and calibration another process stored with the collection, if
+        they changed (a worker thread; see :meth:`KnowledgeBase.reload_statistics`)."""
+        return await asyncio.to_thread(self.kb.reload_statistics)
+
     # -- answering ----------------------------------------------------------------------------
     def _retrieve(
         self, question: str, audience: str, context: str | None

@@ -77,12 +77,51 @@ class MemoryEngine(Protocol):
     ) -> RefreshReport | None: ...
 
 
-class MemoryRefresher:
+class Periodic:
+    """A background task that runs :meth:`round` now and then every ``interval_s`` until
+    :meth:`stop`; a failing round is logged and the next one runs on time."""
+
+    name = "periodic"
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    async def round(self) -> None:
+        """One round (subclasses)."""
+        raise NotImplementedError
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.round()
+            except Exception:
+                log.exception(
+                    "%s: the round failed; retrying in %.0f s", self.name, self.interval_s
+                )
+            await asyncio.sleep(self.interval_s)
+
+    def start(self) -> None:
+        """Run rounds in the background until :meth:`stop`."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name=self.name)
+
+    async def stop(self) -> None:
+        """Stop the background rounds."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+
+class MemoryRefresher(Periodic):
     """Keeps a serving bot's answer memory and feedback links in step with the database:
     every ``interval_s`` it reads the verified answers and the feedback links (a lead's
     decisions, made in the review console, possibly another process, and votes), refreshes
     them, and records which verified answers are stale (their cited chunks changed or gone)
     for the console. A failing round is logged and retried."""
+
+    name = "answer-memory"
 
     def __init__(
         self,
@@ -93,13 +132,12 @@ class MemoryRefresher:
         min_up_votes: int,
         links: bool = False,
     ) -> None:
+        super().__init__(interval_s)
         self.engine = engine
         self.store = store
-        self.interval_s = interval_s
         self.min_up_votes = min_up_votes
         self.links = links  # read the feedback links too (only when feedback_boost is on)
         self._recorded: tuple[list[str], list[str]] | None = None
-        self._task: asyncio.Task[None] | None = None
 
     async def refresh(self) -> RefreshReport | None:
         """One round now; the report, or ``None`` when the memory is off."""
@@ -112,33 +150,42 @@ class MemoryRefresher:
             self._recorded = status
         return report
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                report = await self.refresh()
-                if report is not None and (report.added or report.removed or report.stale):
-                    log.info(
-                        "answer memory: %d verified (%d new, %d withdrawn, %d stale)",
-                        report.entries,
-                        report.added,
-                        report.removed,
-                        len(report.stale),
-                    )
-            except Exception:
-                log.exception("could not refresh the answer memory; retrying")
-            await asyncio.sleep(self.interval_s)
+    async def round(self) -> None:
+        """:meth:`refresh`, logged when something changed."""
+        report = await self.refresh()
+        if report is not None and (report.added or report.removed or report.stale):
+            log.info(
+                "answer memory: %d verified (%d new, %d withdrawn, %d stale)",
+                report.entries,
+                report.added,
+                report.removed,
+                len(report.stale),
+            )
 
-    def start(self) -> None:
-        """Run rounds in the background until :meth:`stop`."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="answer-memory")
 
-    async def stop(self) -> None:
-        """Stop the background rounds."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+@runtime_checkable
+class StatisticsEngine(Protocol):
+    """What :class:`StatisticsWatcher` needs from the core (:class:`bot.engine.SupportEngine`)."""
+
+    async def reload_statistics(self) -> bool: ...
+
+
+class StatisticsWatcher(Periodic):
+    """For bots that share a Qdrant server with a sync worker: every ``interval_s`` it checks
+    whether the collection's vocabulary and abstention calibration were rewritten by another
+    process and takes them (a collection-info request per round), so that terms a sync added
+    are known without a restart."""
+
+    name = "index-statistics"
+
+    def __init__(self, engine: StatisticsEngine, *, interval_s: float) -> None:
+        super().__init__(interval_s)
+        self.engine = engine
+
+    async def round(self) -> None:
+        """One check; logs when new statistics were taken."""
+        if await self.engine.reload_statistics():
+            log.info("took the index statistics (vocabulary, calibration) another process wrote")
 
 
 @dataclass(frozen=True)
@@ -641,6 +688,15 @@ async def running_ops(
     )
     if memory is not None:
         memory.start()
+    statistics = (
+        StatisticsWatcher(engine, interval_s=settings.statistics_refresh_s)
+        if settings.qdrant_url
+        and settings.statistics_refresh_s > 0
+        and isinstance(engine, StatisticsEngine)
+        else None
+    )
+    if statistics is not None:
+        statistics.start()
     sync = SyncService.from_settings(engine, store, settings)
     server = (
         AdminServer(sync, settings.admin_socket_path)
@@ -667,3 +723,5 @@ async def running_ops(
             await review.stop()
         if memory is not None:
             await memory.stop()
+        if statistics is not None:
+            await statistics.stop()

@@ -123,6 +123,13 @@ class Settings(KnowledgeSettings):
         gt=0,
         description="How often a serving bot reloads verified answers from the database.",
     )
+    statistics_refresh_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="With a Qdrant server: how often a serving bot checks whether another "
+        "process (the sync worker) recalibrated the collection, and takes the new vocabulary "
+        "and calibration; 0 = never.",
+    )
     few_shot_path: Path = Field(
         default=BUNDLED_FEW_SHOT, description="TOML file of curated few-shot examples."
     )

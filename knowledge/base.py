@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from knowledge.index import (
     CALIBRATION_KEY,
     DENSE,
     SENTENCES,
+    STATISTICS_KEY,
     VOCABULARY_KEY,
     QdrantIndex,
     ServerLayout,
@@ -109,6 +111,8 @@ class KnowledgeBase:
         self.vocabulary = Vocabulary((), self.sparse)
         self.calibrations: dict[str, Calibration] = {}
         self.boilerplate: set[str] = set()
+        self.statistics_id: str | None = None
+        """The :data:`~knowledge.index.STATISTICS_KEY` of the statistics in use."""
         self._load_calibration()
 
     @classmethod
@@ -243,7 +247,15 @@ class KnowledgeBase:
         non-empty collection has none (made by an older version) or one of another method or
         embedding model."""
         meta = self.index.metadata()
-        self.boilerplate = set(meta.get(BOILERPLATE_KEY) or ())
+        if not self._apply_statistics(meta) and self.index.count():
+            log.info("calibrating abstention for collection %r", self.settings.collection)
+            self.recalibrate()
+
+    def _apply_statistics(self, meta: dict[str, Any]) -> bool:
+        """Take the boilerplate keys, calibrations and vocabulary from the collection metadata
+        ``meta``; false (calibrations and vocabulary left as they are) when the calibrations
+        are missing or of another method or embedding model."""
+        self.boilerplate |= set(meta.get(BOILERPLATE_KEY) or ())
         try:
             stored = {
                 audience: Calibration.from_dict(d)
@@ -256,12 +268,22 @@ class KnowledgeBase:
             c.method != METHOD or c.model != self.settings.embedding_model for c in stored.values()
         )
         if stale:
-            if self.index.count():
-                log.info("calibrating abstention for collection %r", self.settings.collection)
-                self.recalibrate()
-            return
-        self.calibrations = stored
+            return False
         self.vocabulary = Vocabulary(meta.get(VOCABULARY_KEY) or (), self.sparse)
+        self.calibrations = stored
+        self.statistics_id = meta.get(STATISTICS_KEY)
+        return True
+
+    def reload_statistics(self) -> bool:
+        """Take the vocabulary, boilerplate keys and calibrations from the collection when
+        another process (a sync worker beside bots that share a Qdrant server) rewrote them
+        since this one last read or wrote them (blocking: one collection-info request). Returns
+        whether anything was reloaded."""
+        with self.lock:
+            meta = self.index.metadata()
+        if meta.get(STATISTICS_KEY) in (None, self.statistics_id):
+            return False
+        return self._apply_statistics(meta)
 
     @property
     def calibration(self) -> Calibration | None:
@@ -309,12 +331,14 @@ class KnowledgeBase:
                     audience="public",
                 )
         self.calibrations = calibrations  # one assignment: answers never see a partial one
+        self.statistics_id = uuid.uuid4().hex
         with self.lock:
             self.index.set_metadata(
                 {
                     CALIBRATION_KEY: {a: c.to_dict() for a, c in calibrations.items()},
                     VOCABULARY_KEY: self.vocabulary.words,
                     BOILERPLATE_KEY: sorted(self.boilerplate),
+                    STATISTICS_KEY: self.statistics_id,
                 }
             )
         return self.calibration

@@ -43,6 +43,9 @@ PAYLOAD_INDEXES = ("audience", "doc_id", "origin", "doc_hash")
 CALIBRATION_KEY = "supportbot_calibration"
 VOCABULARY_KEY = "supportbot_vocabulary"
 BOILERPLATE_KEY = "supportbot_boilerplate"
+STATISTICS_KEY = "supportbot_statistics_id"
+"""A new random id each time the three above are rewritten: a process that did not write them
+(a bot beside a sync worker, against a server) sees that they changed by reading it."""
 
 
 def scroll_vectors(
