@@ -354,25 +354,30 @@ def _recount(s: Session, answer_id: str | None) -> None:
     s.execute(stmt.execution_options(synchronize_session=False))
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    # WAL lets readers and one writer proceed together; busy_timeout makes concurrent writers
-    # wait for the lock instead of failing (https://www.sqlite.org/wal.html).
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
+def _sqlite_pragmas(busy_timeout_s: float) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # WAL lets readers and one writer proceed together; busy_timeout makes concurrent
+        # writers wait for the lock instead of failing (https://www.sqlite.org/wal.html).
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    return on_connect
 
 
-def make_engine(url: str) -> Engine:
-    """Create the SQLAlchemy engine for ``url`` (SQLite gets WAL, a busy timeout and threads,
-    and its file's folder is created)."""
+def make_engine(url: str, *, busy_timeout_s: float = 30.0) -> Engine:
+    """Create the SQLAlchemy engine for ``url`` (SQLite gets WAL, a busy timeout of
+    ``busy_timeout_s`` seconds and threads, and its file's folder is created)."""
     if url.startswith("sqlite"):
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": busy_timeout_s}
+        )
+        event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_s))
         return engine
     return create_engine(url, pool_pre_ping=True)
 
@@ -389,15 +394,17 @@ class FeedbackStore:
         url: a SQLAlchemy database URL (``sqlite:///path`` or ``postgresql+psycopg://…``).
         upgrade: create or upgrade the schema at open (Alembic, :mod:`bot.migrations`); when
             false the database must already be at the newest revision.
+        busy_timeout_s: SQLite only: how long a write waits for another writer's lock before
+            it fails as "database is locked" (then votes go to the outbox, :mod:`bot.outbox`).
 
     Raises:
         bot.migrations.SchemaOutdatedError: ``upgrade`` is false and the schema is not current.
         sqlalchemy.exc.OperationalError: the database cannot be reached.
     """
 
-    def __init__(self, url: str, *, upgrade: bool = True) -> None:
+    def __init__(self, url: str, *, upgrade: bool = True, busy_timeout_s: float = 30.0) -> None:
         self.url = url
-        self._engine = make_engine(url)
+        self._engine = make_engine(url, busy_timeout_s=busy_timeout_s)
         try:
             if upgrade:
                 migrations.upgrade(self._engine)

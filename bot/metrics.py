@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 if TYPE_CHECKING:
     from bot.models import Answer
@@ -37,6 +37,14 @@ VOTES = Counter(
     "supportbot_votes_total",
     "Votes recorded, by how they came (button, reaction) and value (up, down, withdrawn).",
     ["via", "vote"],
+)
+VOTES_PENDING = Gauge(
+    "supportbot_votes_pending",
+    "Votes kept in the outbox while the feedback database is unavailable, not yet written.",
+)
+VOTES_REJECTED = Counter(
+    "supportbot_votes_rejected_total",
+    "Votes from the outbox that the database refused for good (their answer does not exist).",
 )
 STAGE_SECONDS = Histogram(
     "supportbot_stage_seconds",

@@ -7,21 +7,24 @@ and failures become a short user-facing message while the details go to the log.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from bot import metrics
-from bot.feedback import FeedbackStore
+from bot.feedback import FeedbackStore, database_error_reason
 from bot.generators.openai_compat import OnText
 from bot.logs import request_context
 from bot.models import Answer, Turn
+from bot.outbox import PendingVote, VoteOutbox, is_unavailable, now_iso
 
 if TYPE_CHECKING:
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FAILURE_MESSAGE = (
     "Sorry, something went wrong while I was looking that up. Please try again in a minute, "
@@ -77,6 +80,8 @@ class SupportService:
         human_contact: who to point people to when something fails.
         log_text: also log the question's text at INFO (personal data; setting
             ``log_message_text``). At DEBUG it is logged regardless.
+        outbox: where votes wait while the database is unavailable (:mod:`bot.outbox`);
+            ``None``: a vote the database cannot take raises.
     """
 
     def __init__(
@@ -86,22 +91,34 @@ class SupportService:
         *,
         human_contact: str = "a human",
         log_text: bool = False,
+        outbox: VoteOutbox | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
         self.human_contact = human_contact
         self.log_text = log_text
+        self.outbox = outbox
 
     @classmethod
     def from_settings(
         cls, engine: AnswerEngine, store: FeedbackStore, settings: Settings
     ) -> SupportService:
-        """The service with ``human_contact`` and ``log_message_text`` from ``settings``."""
+        """The service with ``human_contact`` and ``log_message_text`` from ``settings``, and
+        the vote outbox at ``settings.vote_outbox_path``; votes left there by an earlier run
+        start being written when a loop runs (call from async code)."""
+        outbox = VoteOutbox(settings.vote_outbox_path, store)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass  # no running loop: the first vote kept starts the writer
+        else:
+            outbox.resume()
         return cls(
             engine,
             store,
             human_contact=settings.human_contact,
             log_text=settings.log_message_text,
+            outbox=outbox,
         )
 
     async def ask(
@@ -167,37 +184,118 @@ class SupportService:
         web link when the platform gives one (for the review console)."""
         await self.store.link_message(answer_id, message_ref, permalink=permalink)
 
+    async def _keep(self, vote: PendingVote, write: Callable[[], Awaitable[T]], kept: T) -> T:
+        """``write()`` the vote, or keep it in the outbox when the database is unavailable (or
+        votes already wait there: this one queues behind them) and return ``kept``.
+
+        Raises:
+            Exception: what ``write`` raises when there is no outbox or the database refused
+                the vote itself (e.g. ``KeyError``: no such answer).
+        """
+        if self.outbox is not None and self.outbox.pending:
+            await self.outbox.put(vote)
+            return kept
+        try:
+            return await write()
+        except Exception as exc:
+            if self.outbox is None or not is_unavailable(exc):
+                raise
+            if not self.outbox.pending:  # once per outage, not once per vote
+                log.warning(
+                    "feedback database unavailable (%s): votes are kept in the outbox",
+                    database_error_reason(exc),
+                )
+            await self.outbox.put(vote)
+            return kept
+
     async def vote(self, answer_id: str, user_id: str, value: int, *, source: str) -> None:
-        """Record a 👍 (+1) or 👎 (-1); one vote per person per answer."""
-        await self.store.vote(answer_id, user_id, value, source=source)
+        """Record a 👍 (+1) or 👎 (-1); one vote per person per answer. Kept in the outbox
+        while the database is unavailable.
+
+        Raises:
+            ValueError: ``value`` is not +1 or -1.
+            KeyError: no answer with that id.
+        """
+        if value not in (1, -1):
+            raise ValueError(f"a vote is +1 or -1, not {value!r}")
+        pending = PendingVote(
+            "vote", user_id, answer_id=answer_id, value=value, source=source, at=now_iso()
+        )
+        await self._keep(
+            pending, lambda: self.store.vote(answer_id, user_id, value, source=source), None
+        )
         metrics.record_vote(source, value)
 
     async def vote_on_message(
         self, platform: str, message_ref: str, user_id: str, value: int, *, source: str
     ) -> bool:
-        """Vote on the answer shown by a message; ``False`` if the message is not an answer."""
-        answer_id = await self.store.answer_id_for_message(platform, message_ref)
-        if answer_id is None:
-            return False
-        await self.store.vote(answer_id, user_id, value, source=source)
-        metrics.record_vote(source, value)
-        return True
+        """Vote on the answer shown by a message; ``False`` if the message is not an answer.
+        While the database is unavailable the vote is kept (``True``) and its message resolved
+        when it is written."""
+        if value not in (1, -1):
+            raise ValueError(f"a vote is +1 or -1, not {value!r}")
+
+        async def write() -> bool:
+            answer_id = await self.store.answer_id_for_message(platform, message_ref)
+            if answer_id is None:
+                return False
+            await self.store.vote(answer_id, user_id, value, source=source)
+            return True
+
+        pending = PendingVote(
+            "vote",
+            user_id,
+            platform=platform,
+            message_ref=message_ref,
+            value=value,
+            source=source,
+            at=now_iso(),
+        )
+        voted = await self._keep(pending, write, True)
+        if voted:
+            metrics.record_vote(source, value)
+        return voted
 
     async def withdraw_on_message(
         self, platform: str, message_ref: str, user_id: str, value: int | None = None
     ) -> bool:
-        """Withdraw a vote given by a reaction that was removed; see FeedbackStore.withdraw_vote."""
-        answer_id = await self.store.answer_id_for_message(platform, message_ref)
-        if answer_id is None:
-            return False
-        withdrawn = await self.store.withdraw_vote(answer_id, user_id, value)
+        """Withdraw a vote given by a reaction that was removed; see FeedbackStore.withdraw_vote.
+
+        While the database is unavailable the withdrawal is kept and ``False`` returned: whether
+        a vote existed is unknown, and an adapter that toggles (withdraw, else vote) then
+        records the vote, so a vote is never lost (an intended withdrawal may be)."""
+
+        async def write() -> bool:
+            answer_id = await self.store.answer_id_for_message(platform, message_ref)
+            if answer_id is None:
+                return False
+            return await self.store.withdraw_vote(answer_id, user_id, value)
+
+        pending = PendingVote(
+            "withdraw",
+            user_id,
+            platform=platform,
+            message_ref=message_ref,
+            value=value,
+            source="reaction",
+            at=now_iso(),
+        )
+        withdrawn = await self._keep(pending, write, False)
         if withdrawn:
             metrics.record_vote("reaction", None)
         return withdrawn
 
     async def comment(self, answer_id: str, user_id: str, text: str) -> None:
-        """Store a "what was wrong?" comment on the person's vote."""
-        await self.store.comment(answer_id, user_id, text)
+        """Store a "what was wrong?" comment on the person's vote (kept in the outbox while the
+        database is unavailable)."""
+        pending = PendingVote("comment", user_id, answer_id=answer_id, text=text, at=now_iso())
+        await self._keep(pending, lambda: self.store.comment(answer_id, user_id, text), None)
+
+    async def aclose(self) -> None:
+        """Stop writing kept votes; those not written yet stay in the outbox file for the next
+        start."""
+        if self.outbox is not None:
+            await self.outbox.aclose()
 
     async def claim_event(self, platform: str, event_id: str) -> bool:
         """``True`` the first time an event id is seen (shared across replicas via the DB)."""

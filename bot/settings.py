@@ -283,6 +283,11 @@ class Settings(KnowledgeSettings):
         return self.data_dir / "admin.sock"
 
     @property
+    def vote_outbox_path(self) -> Path:
+        """Where votes wait while the feedback database is unavailable (:mod:`bot.outbox`)."""
+        return self.data_dir / "vote-outbox.jsonl"
+
+    @property
     def resolved_database_url(self) -> str:
         """The feedback-store URL, defaulting to ``sqlite:///<data_dir>/feedback.db``."""
         if self.database_url:

@@ -55,6 +55,8 @@ async def serve(settings: Settings, *, sync_commands: bool = False, **options: A
                         "Discord refused the Message Content intent: enable it in the Developer "
                         "Portal (your application → Bot → Privileged Gateway Intents)"
                     ) from exc
+                finally:
+                    await service.aclose()
         finally:
             store.close()
     finally:

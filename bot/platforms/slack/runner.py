@@ -219,6 +219,7 @@ async def serve(settings: Settings) -> None:
                 await asyncio.Event().wait()
             finally:
                 await bot.stop()
+                await service.aclose()
     finally:
         await engine.aclose()
         store.close()
