@@ -39,6 +39,11 @@ SPARSE = "bm25"
 SENTENCES = "sentences"
 # Keyword payload indexes a server collection gets (filters by audience, sync by document).
 PAYLOAD_INDEXES = ("audience", "doc_id", "origin", "doc_hash")
+PENDING = "pending"
+"""Payload flag of points a sync has written but not yet published: searches, the document
+list and the chunk reads leave them out, so a document being replaced is seen whole in its old
+version until its new one is complete (also by other processes on a server, and after a crash
+mid-write, whose leftovers the next sync deletes)."""
 # Keys of the collection metadata (Qdrant collection ``metadata``) that this project writes.
 CALIBRATION_KEY = "supportbot_calibration"
 VOCABULARY_KEY = "supportbot_vocabulary"
@@ -51,18 +56,25 @@ STATISTICS_KEY = "supportbot_statistics_id"
 def scroll_vectors(
     client: QdrantClient, collection: str, using: str, *, batch: int = 1024
 ) -> Iterator[tuple[Any, bool, Any]]:
-    """Every point's ``(id, is public, vector named using or None)``; nothing if the collection
-    does not exist. Feeds the in-memory copies that local mode searches."""
+    """Every published point's ``(id, is public, vector named using or None)``; nothing if the
+    collection does not exist. Feeds the in-memory copies that local mode searches."""
     if not client.collection_exists(collection):
         return
     offset: Any = None
     while True:
         points, offset = client.scroll(
-            collection, limit=batch, offset=offset, with_payload=["audience"], with_vectors=[using]
+            collection,
+            limit=batch,
+            offset=offset,
+            with_payload=["audience", PENDING],
+            with_vectors=[using],
         )
         for p in points:
+            payload = p.payload or {}
+            if payload.get(PENDING):
+                continue  # not published (see PENDING)
             vector = p.vector.get(using) if isinstance(p.vector, dict) else None
-            yield p.id, (p.payload or {}).get("audience") == "public", vector
+            yield p.id, payload.get("audience") == "public", vector
         if offset is None:
             return
 
@@ -252,6 +264,9 @@ class QdrantIndex:
                 self.client.create_payload_index(
                     self.collection, field, field_schema=qm.PayloadSchemaType.KEYWORD
                 )
+            self.client.create_payload_index(
+                self.collection, PENDING, field_schema=qm.PayloadSchemaType.BOOL
+            )
 
     def metadata(self) -> dict[str, Any]:
         """The collection's metadata (empty if none, or no collection)."""
@@ -265,8 +280,8 @@ class QdrantIndex:
 
     def documents(self, origin: str) -> dict[str, IndexedDoc]:
         """``doc_id → IndexedDoc`` of every document indexed from the source ``origin`` (one
-        filtered scroll over the payloads; several versions of a document, seen only in the
-        moment of a replacement, report the newest written)."""
+        filtered scroll over the payloads; unpublished points left out; several versions of a
+        document, seen only in the moment of a replacement, report the newest written)."""
         out: dict[str, IndexedDoc] = {}
         if not self.client.collection_exists(self.collection):
             return out
@@ -286,11 +301,14 @@ class QdrantIndex:
                     "audience",
                     "title",
                     "uri",
+                    PENDING,
                 ],
                 with_vectors=False,
             )
             for p in points:
                 payload = p.payload or {}
+                if payload.get(PENDING):
+                    continue  # a version not published yet (or left by a crash)
                 doc_id = str(payload["doc_id"])
                 prev = out.get(doc_id)
                 out[doc_id] = IndexedDoc(
@@ -339,6 +357,8 @@ class QdrantIndex:
         sparse: Sequence[SparseVector],
         sentences: Sequence[NDArray[np.float32]] | None = None,
         batch_size: int = 256,
+        *,
+        pending: bool = False,
     ) -> None:
         """Write chunks with their vectors.
 
@@ -347,6 +367,7 @@ class QdrantIndex:
             sparse: one BM25 vector per chunk.
             sentences: per chunk, shape ``(n_sentences ≥ 1, dim)``; ``None`` stores none (the
                 chunk is then invisible to sentence search).
+            pending: write them unpublished (:data:`PENDING`); :meth:`publish` shows them.
         """
         for start in range(0, len(chunks), batch_size):
             points = []
@@ -363,8 +384,45 @@ class QdrantIndex:
                 }
                 if sentences is not None:
                     vector[SENTENCES] = sentences[start + i].tolist()
-                points.append(qm.PointStruct(id=c.chunk_id, vector=vector, payload=c.payload()))
+                payload = c.payload() | ({PENDING: True} if pending else {})
+                points.append(qm.PointStruct(id=c.chunk_id, vector=vector, payload=payload))
             self.client.upsert(self.collection, points=points, wait=True)
+
+    def publish(self, doc_id: str, doc_hash: str) -> None:
+        """Make the pending points of one version of a document visible (one filtered payload
+        update: a version is published whole)."""
+        self.client.delete_payload(
+            self.collection,
+            keys=[PENDING],
+            points=qm.FilterSelector(
+                filter=qm.Filter(
+                    must=[
+                        qm.FieldCondition(key="doc_id", match=qm.MatchValue(value=doc_id)),
+                        qm.FieldCondition(key="doc_hash", match=qm.MatchValue(value=doc_hash)),
+                    ]
+                )
+            ),
+            wait=True,
+        )
+
+    def delete_pending(self, origin: str | None = None) -> None:
+        """Delete unpublished points (of the source ``origin``, or all): what a sync that was
+        killed while writing left behind."""
+        must: list[qm.Condition] = [qm.FieldCondition(key=PENDING, match=qm.MatchValue(value=True))]
+        if origin is not None:
+            must.append(qm.FieldCondition(key="origin", match=qm.MatchValue(value=origin)))
+        self.client.delete(
+            self.collection,
+            points_selector=qm.FilterSelector(filter=qm.Filter(must=must)),
+            wait=True,
+        )
+
+    def pending_count(self) -> int:
+        """Unpublished points in the collection (0 but while a sync writes, or after a crash)."""
+        if not self.client.collection_exists(self.collection):
+            return 0
+        flt = qm.Filter(must=[qm.FieldCondition(key=PENDING, match=qm.MatchValue(value=True))])
+        return self.client.count(self.collection, count_filter=flt, exact=True).count
 
     def ping(self) -> None:
         """Check that the index answers and holds the collection (blocking: one round trip in
@@ -388,23 +446,32 @@ class QdrantIndex:
         return self.client.count(self.collection, exact=True).count
 
     def chunks(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
-        """``chunk_id → Chunk`` of those of ``chunk_ids`` the collection holds (point ids are
-        chunk ids; ids not found are left out)."""
+        """``chunk_id → Chunk`` of those of ``chunk_ids`` the collection holds published (point
+        ids are chunk ids; ids not found are left out)."""
         if not chunk_ids or not self.client.collection_exists(self.collection):
             return {}
         points = self.client.retrieve(
             self.collection, list(dict.fromkeys(chunk_ids)), with_payload=True
         )
-        return {str(p.id): Chunk.from_payload(p.payload or {}) for p in points}
+        return {
+            str(p.id): Chunk.from_payload(p.payload or {})
+            for p in points
+            if not (p.payload or {}).get(PENDING)
+        }
 
     def all_chunks(self) -> list[Chunk]:
-        """Every chunk's payload (for baselines and diagnostics; reads the whole collection)."""
+        """Every published chunk's payload (for baselines, calibration and diagnostics; reads the
+        whole collection)."""
         out: list[Chunk] = []
         offset: Any = None
         while True:
             points, offset = self.client.scroll(
                 self.collection, limit=1024, offset=offset, with_payload=True, with_vectors=False
             )
-            out.extend(Chunk.from_payload(p.payload or {}) for p in points)
+            out.extend(
+                Chunk.from_payload(p.payload or {})
+                for p in points
+                if not (p.payload or {}).get(PENDING)
+            )
             if offset is None:
                 return sorted(out, key=lambda c: (c.doc_id, c.chunk_index))

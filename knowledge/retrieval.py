@@ -30,7 +30,7 @@ from qdrant_client.hybrid.fusion import distribution_based_score_fusion, recipro
 
 from knowledge.chunking import Chunk
 from knowledge.embedding import Embedder
-from knowledge.index import DENSE, SENTENCES, SPARSE
+from knowledge.index import DENSE, PENDING, SENTENCES, SPARSE
 from knowledge.local_sparse import LocalSparseIndex
 from knowledge.local_vectors import LocalVectorIndex
 from knowledge.sparse import SparseEncoder, SparseVector
@@ -70,17 +70,22 @@ class RetrievalResult:
     rerank_ms: float = 0.0
 
 
-def audience_filter(audience: str) -> qm.Filter | None:
-    """Qdrant filter for an audience: ``public`` → only public chunks; ``internal`` → none.
+def audience_filter(audience: str) -> qm.Filter:
+    """Qdrant filter for an audience: ``public`` → only public chunks; ``internal`` → all. Both
+    leave out points a sync has not published yet (:data:`knowledge.index.PENDING`).
 
     Raises:
         ValueError: unknown audience.
     """
+    unpublished: list[qm.Condition] = [
+        qm.FieldCondition(key=PENDING, match=qm.MatchValue(value=True))
+    ]
     if audience == "internal":
-        return None
+        return qm.Filter(must_not=unpublished)
     if audience == "public":
         return qm.Filter(
-            must=[qm.FieldCondition(key="audience", match=qm.MatchValue(value="public"))]
+            must=[qm.FieldCondition(key="audience", match=qm.MatchValue(value="public"))],
+            must_not=unpublished,
         )
     raise ValueError(f"audience must be 'public' or 'internal', not {audience!r}")
 

@@ -13,9 +13,13 @@ For each source (:mod:`knowledge.sources`):
    A document that cannot be read now (a corrupt replacement, an HTTP 500) keeps its indexed
    version and is reported as skipped.
 3. **Apply.** New versions are chunked and embedded outside the index lock; then, under the
-   lock, each document's new points are written (their ids carry the version) and only then are
-   its old version's points deleted, so a question sees the old or the new version whole, never
-   half of one. Removed documents are deleted last.
+   lock, each document's new points are written unpublished (:data:`knowledge.index.PENDING`,
+   their ids carry the version), published in one payload update when all are written, and
+   only then are its old version's points deleted, so a question sees the old or the new
+   version whole, never half of one: also from another process sharing a Qdrant server, and
+   after the sync was killed mid-write (the next run deletes the unpublished leftovers of its
+   sources before writing, and, since the plan never saw the new version, writes it again).
+   Removed documents are deleted last.
 
 ``dry_run`` stops after the plan (files are still read, so corrupt ones are reported).
 """
@@ -384,20 +388,24 @@ class Syncer:
                 vectors = self._embed(distinct, "Embedding sentences", bar, report)
                 per_chunk = [vectors[[row[s] for s in group]] for group in sentences]
             sparse = [self.sparse.encode_document(c.embedding_text) for c in chunks]
-            # Writes: under the lock, new version first, then the old one's points go.
+            # Writes: under the lock, new version first (unpublished until it is whole), then
+            # the old one's points go. What a run killed mid-write left is deleted first.
             with self.lock:
+                for plan in active:
+                    self.index.delete_pending(plan.source.config.id)
                 offset = 0
                 for plan, h, doc_chunks in written:
                     n = len(doc_chunks)
+                    doc_id = doc_chunks[0].doc_id
                     self.index.upsert(
                         doc_chunks,
                         dense[offset : offset + n],
                         sparse[offset : offset + n],
                         per_chunk[offset : offset + n] if per_chunk is not None else None,
+                        pending=True,
                     )
-                    self.index.delete_versions(
-                        plan.source.config.id, doc_chunks[0].doc_id, keep_hash=h
-                    )
+                    self.index.publish(doc_id, h)
+                    self.index.delete_versions(plan.source.config.id, doc_id, keep_hash=h)
                     plan.report.chunks += n
                     offset += n
                 for plan in active:
