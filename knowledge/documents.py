@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,8 @@ from urllib.parse import quote
 
 from llama_index.core import Document
 from markdownify import MarkdownConverter
+
+from knowledge.limits import DocumentLimits
 
 PDF = {".pdf"}
 MARKDOWN = {".md", ".markdown"}
@@ -32,7 +36,12 @@ NOT_CONTENT = {"LICENSE", "LICENCE", "COPYING", "NOTICE", "ATTRIBUTION"}
 
 
 class LoadError(Exception):
-    """A source file could not be turned into text (corrupt, empty, encrypted, unreadable)."""
+    """A source file could not be turned into text (corrupt, empty, encrypted, unreadable, or
+    over a :class:`DocumentLimits` limit)."""
+
+
+def _mb(n: float) -> str:
+    return f"{n / (1024 * 1024):.1f} MB"
 
 
 @dataclass(frozen=True)
@@ -62,11 +71,15 @@ def discover(paths: Sequence[Path]) -> tuple[list[SourceFile], list[Skipped]]:
     """Expand files and folders (recursively) into the supported files, sorted by ``doc_id``.
 
     Hidden files and folders are ignored; a file with an unsupported suffix given directly, or
-    found in a folder, is reported as skipped. A path that does not exist is skipped too.
+    found in a folder, is reported as skipped. A path that does not exist is skipped too. A
+    symbolic link inside a folder that leads outside it is skipped and reported (a link to
+    ``~/.ssh`` in a shared folder must not become a public answer); symbolic links to folders
+    are not followed.
     """
     found: dict[str, SourceFile] = {}
     skipped: list[Skipped] = []
     for root in paths:
+        inside = root.resolve() if root.is_dir() else None
         if root.is_dir():
             candidates: Iterable[tuple[Path, str]] = (
                 (p, p.relative_to(root).as_posix())
@@ -80,6 +93,9 @@ def discover(paths: Sequence[Path]) -> tuple[list[SourceFile], list[Skipped]]:
             skipped.append(Skipped(root, "no such file or folder"))
             continue
         for path, doc_id in candidates:
+            if inside is not None and not path.resolve().is_relative_to(inside):
+                skipped.append(Skipped(path, "a symbolic link that leads outside the folder"))
+                continue
             if root.is_dir() and path.stem.upper() in NOT_CONTENT:
                 continue  # licence and attribution files beside a knowledge base are not content
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
@@ -129,7 +145,7 @@ def title_from_name(path: Path) -> str:
     return " ".join(w if w.isupper() else w[:1].upper() + w[1:] for w in words.split())
 
 
-def _load_pdf(path: Path) -> tuple[str | None, list[Document]]:
+def _load_pdf(path: Path, limits: DocumentLimits) -> tuple[str | None, list[Document]]:
     # PDFium (pypdfium2) rather than llama-index's pypdf-based PDFReader: the same text, about
     # 20x faster (0.3 s instead of 6 s for a 104-page benefits book here), and text extraction
     # would otherwise be a third of ingestion time.
@@ -140,9 +156,18 @@ def _load_pdf(path: Path) -> tuple[str | None, list[Document]]:
     except (pdfium.PdfiumError, OSError, ValueError) as exc:
         raise LoadError(f"unreadable PDF ({type(exc).__name__}: {exc})") from exc
     try:
+        pages = len(pdf)
+        if pages > limits.max_pages:
+            raise LoadError(f"{pages} pages, over the limit of {limits.max_pages}")
         title = (pdf.get_metadata_dict().get("Title") or "").strip() or None
         docs = []
-        for i in range(len(pdf)):
+        started = time.monotonic()
+        for i in range(pages):
+            if time.monotonic() - started > limits.max_seconds:
+                raise LoadError(
+                    f"text extraction stopped at page {i + 1} of {pages}: over the limit of "
+                    f"{limits.max_seconds:.0f} s"
+                )
             page = pdf[i]
             textpage = page.get_textpage()
             text = textpage.get_text_range().replace("\r\n", "\n").replace("\r", "\n")
@@ -191,13 +216,32 @@ def _first_heading(markdown: str) -> str | None:
 _HEADING_STYLE = re.compile(r"^heading\s*([1-6])$", re.IGNORECASE)
 
 
-def _docx_to_markdown(path: Path) -> tuple[str | None, str]:
+def _check_unpacked(path: Path, limits: DocumentLimits) -> None:
+    """Refuse a zip archive (DOCX) whose members would unpack past ``limits.max_bytes``, from
+    its central directory, before inflating anything.
+
+    Raises:
+        LoadError: over the limit, or not a readable zip archive.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise LoadError(f"unreadable DOCX ({type(exc).__name__}: {exc})") from exc
+    if unpacked > limits.max_bytes:
+        raise LoadError(
+            f"unpacks to {_mb(unpacked)}, over the limit of {_mb(limits.max_bytes)} (a zip bomb?)"
+        )
+
+
+def _docx_to_markdown(path: Path, limits: DocumentLimits) -> tuple[str | None, str]:
     """A DOCX as Markdown: Title/Heading 1-6 paragraphs become ``#`` headings, list paragraphs
     ``-`` items, table rows ``a | b`` lines, in document order."""
     import docx
     from docx.opc.constants import RELATIONSHIP_TYPE as RT
     from docx.table import Table
 
+    _check_unpacked(path, limits)
     try:
         document = docx.Document(str(path))
     except Exception as exc:  # python-docx raises zipfile, KeyError, lxml and its own errors
@@ -228,7 +272,9 @@ def _docx_to_markdown(path: Path) -> tuple[str | None, str]:
     return title, re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
-def load_file(source: SourceFile) -> tuple[str, list[Document], str]:
+def load_file(
+    source: SourceFile, limits: DocumentLimits | None = None
+) -> tuple[str, list[Document], str]:
     """Load a file → ``(title, documents, format)`` where format is pdf|markdown|text.
 
     Markdown, HTML and DOCX documents come back as one Markdown ``Document`` (format
@@ -236,8 +282,10 @@ def load_file(source: SourceFile) -> tuple[str, list[Document], str]:
     with ``page`` metadata.
 
     Raises:
-        LoadError: the file is unreadable, corrupt, or has no text.
+        LoadError: the file is unreadable, corrupt, has no text, or is over one of ``limits``
+            (default :class:`DocumentLimits`).
     """
+    limits = limits or DocumentLimits()
     path = source.path
     if path is None:
         raise LoadError(f"{source.doc_id}: no local file to read")
@@ -245,11 +293,14 @@ def load_file(source: SourceFile) -> tuple[str, list[Document], str]:
     title: str | None = None
     fmt = "text"
     try:
+        size = path.stat().st_size
+        if size > limits.max_bytes:
+            raise LoadError(f"{_mb(size)}, over the limit of {_mb(limits.max_bytes)}")
         if suffix in PDF:
-            title, docs = _load_pdf(path)
+            title, docs = _load_pdf(path, limits)
             fmt = "pdf"
         elif suffix in DOCX:
-            title, raw = _docx_to_markdown(path)
+            title, raw = _docx_to_markdown(path, limits)
             title = title or _first_heading(raw)
             docs, fmt = [Document(text=raw)], "markdown"
         else:

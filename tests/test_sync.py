@@ -274,6 +274,22 @@ def site() -> Iterator[tuple[Site, str]]:
     server.shutdown()
 
 
+def test_a_web_page_over_the_byte_limit_is_refused(
+    site: tuple[Site, str], engine: SupportEngine
+) -> None:
+    state, url = site
+    state.page("/lunch.html", "Lunch", "The canteen serves lunch from noon to 2 pm.")
+    state.page("/dump.html", "Dump", "filler text " * 20_000)  # 240 kB
+    config = SourceConfig(
+        id="site", kind="web", location=f"{url}/sitemap.xml", delay_s=0, max_document_mb=0.1
+    )
+    (s,) = engine.kb.sync([make_source(config)], progress=False).sources
+    host = url.removeprefix("http://")
+    assert s.added == [f"site/{host}/lunch.html"]
+    (refused,) = [k for k in s.skipped if "dump" in str(k.path)]
+    assert "over the limit of 0.1 MB" in refused.reason
+
+
 def test_web_sitemap_source(site: tuple[Site, str], engine: SupportEngine) -> None:
     state, url = site
     state.page("/parking.html", "Parking", "Staff park behind building B, free of charge.")

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from knowledge.errors import KnowledgeError
+from knowledge.limits import DocumentLimits
 
 Kind = Literal["folder", "web", "llama-index"]
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
@@ -59,6 +60,10 @@ class SourceConfig(BaseModel):
     ``**/`` matches any folder), ``base_url`` (what citations link to: ``base_url`` + relative
     path; default ``file://`` for folders, the page's own URL for the web).
 
+    Limits per document (a document over one is skipped and reported): ``max_document_mb``
+    (file size, and what a DOCX unpacks to; default 50), ``max_document_pages`` (PDF pages;
+    2,000), ``max_document_s`` (seconds of PDF text extraction; 120).
+
     ``folder``: ``watch`` (re-sync within seconds of a change, with watchfiles).
     ``web``: ``max_depth`` (links followed from the start URL), ``max_pages``, ``delay_s``
     (pause after each request), ``concurrency`` (requests at once), ``timeout_s``,
@@ -81,6 +86,10 @@ class SourceConfig(BaseModel):
     base_url: str | None = None
     # folder
     watch: bool = False
+    # limits per document (folder and web; see knowledge.documents.DocumentLimits)
+    max_document_mb: float = Field(default=50.0, gt=0)
+    max_document_pages: int = Field(default=2_000, ge=1)
+    max_document_s: float = Field(default=120.0, gt=0)
     # web
     max_depth: int = Field(default=3, ge=0)
     max_pages: int = Field(default=500, ge=1)
@@ -120,6 +129,15 @@ class SourceConfig(BaseModel):
         """The document id of a relative path or URL path within this source: ``id/relative``
         (so two sources may hold the same relative path), or ``relative`` for ad-hoc ones."""
         return f"{self.id}/{relative}" if self.prefix_ids else relative
+
+    @property
+    def limits(self) -> DocumentLimits:
+        """The per-document limits of this source."""
+        return DocumentLimits(
+            max_bytes=int(self.max_document_mb * 1024 * 1024),
+            max_pages=self.max_document_pages,
+            max_seconds=self.max_document_s,
+        )
 
     def wants(self, relative: str) -> bool:
         """Whether ``include``/``exclude`` let ``relative`` in (all, when ``include`` is empty)."""

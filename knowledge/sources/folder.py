@@ -77,7 +77,7 @@ class FolderSource:
                 if before is not None and before.source_hash == digest:
                     result.items.append(Kept(doc_id))
                     continue
-                title, docs, fmt = load_file(file)
+                title, docs, fmt = load_file(file, self.config.limits)
             except (LoadError, OSError) as exc:
                 result.items.append(Failed(doc_id, found.path, str(exc)))
                 continue

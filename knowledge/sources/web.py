@@ -149,21 +149,35 @@ class WebSource:
     async def _get(
         self, client: httpx.AsyncClient, gate: asyncio.Semaphore, url: str, version: str | None
     ) -> _Page:
+        """Fetch one page; its body is read up to the source's ``max_document_mb`` only (a page
+        over it is refused without being held in memory)."""
+        limit = self.config.limits.max_bytes
         async with gate:
             try:
-                r = await client.get(url, headers=_conditional_headers(version))
+                async with client.stream("GET", url, headers=_conditional_headers(version)) as r:
+                    if r.status_code == 304:
+                        return _Page(url, 304, None, version)
+                    if r.status_code != 200:
+                        return _Page(url, r.status_code, None, None, f"HTTP {r.status_code}")
+                    ctype = r.headers.get("content-type", "text/html").split(";")[0]
+                    ctype = ctype.strip().lower()
+                    if ctype not in HTML_TYPES:
+                        return _Page(url, 415, None, None, f"unsupported content type {ctype}")
+                    over = f"over the limit of {limit / (1024 * 1024):.1f} MB (max_document_mb)"
+                    declared = r.headers.get("content-length", "")
+                    if declared.isdigit() and int(declared) > limit:
+                        return _Page(url, 413, None, None, over)
+                    body = bytearray()
+                    async for part in r.aiter_bytes():
+                        body += part
+                        if len(body) > limit:
+                            return _Page(url, 413, None, None, over)
+                    html = bytes(body).decode(r.encoding or "utf-8", errors="replace")
+                    return _Page(str(r.url), 200, html, _validators(r))
             except httpx.HTTPError as exc:
                 return _Page(url, 0, None, None, f"{type(exc).__name__}: {exc}")
             finally:
                 await asyncio.sleep(self._delay)
-        if r.status_code == 304:
-            return _Page(url, 304, None, version)
-        if r.status_code != 200:
-            return _Page(url, r.status_code, None, None, f"HTTP {r.status_code}")
-        ctype = r.headers.get("content-type", "text/html").split(";")[0].strip().lower()
-        if ctype not in HTML_TYPES:
-            return _Page(url, 415, None, None, f"unsupported content type {ctype}")
-        return _Page(str(r.url), 200, r.text, _validators(r))
 
     async def _load_robots(self, client: httpx.AsyncClient) -> None:
         url = f"{self.site}/robots.txt"
