@@ -208,6 +208,7 @@ def test_sources_file_is_validated(tmp_path: Path) -> None:
 
 
 # -- web ------------------------------------------------------------------------------------
+LOCAL = ("127.0.0.1",)  # the test site's host: private, so it must be allowed explicitly
 PAGE = """<!doctype html><html><head><title>{title}</title></head><body>
 <nav>Home | Docs | Contact</nav><h1 id="top">{title}</h1><p>{body}</p>
 {links}<footer>(c) Example Inc.</footer></body></html>"""
@@ -219,6 +220,7 @@ class Site:
 
     pages: dict[str, tuple[int, str]] = field(default_factory=dict)
     robots: str = "User-agent: *\nDisallow: /private/\n"
+    redirects: dict[str, str] = field(default_factory=dict)  # path → Location (302)
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, If-None-Match)
 
     def page(self, path: str, title: str, body: str, links: tuple[str, ...] = ()) -> None:
@@ -238,6 +240,12 @@ def site() -> Iterator[tuple[Site, str]]:
             state.requests.append((self.path, self.headers.get("If-None-Match")))
             if self.path == "/robots.txt":
                 self._send(200, state.robots, "text/plain")
+                return
+            if self.path in state.redirects:
+                self.send_response(302)
+                self.send_header("Location", state.redirects[self.path])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
                 return
             if self.path == "/sitemap.xml":
                 base = f"http://{self.headers['Host']}"
@@ -274,6 +282,31 @@ def site() -> Iterator[tuple[Site, str]]:
     server.shutdown()
 
 
+def test_web_sources_fetch_no_private_address_unless_allowed(
+    site: tuple[Site, str], engine: SupportEngine
+) -> None:
+    state, url = site
+    port = url.rsplit(":", 1)[1]
+    state.page("/lunch.html", "Lunch", "The canteen serves lunch from noon to 2 pm.")
+    # A listed page that redirects to the same server under another name, not allowed.
+    state.redirects["/moved.html"] = f"http://localhost:{port}/secret.html"
+    state.pages["/moved.html"] = (302, "")
+
+    blocked = SourceConfig(id="site", kind="web", location=f"{url}/sitemap.xml", delay_s=0)
+    (s,) = engine.kb.sync([make_source(blocked)], progress=False).sources
+    assert s.error is not None and "non-public address (127.0.0.1)" in s.error
+    assert state.requests == []  # refused before connecting
+
+    allowed = blocked.model_copy(update={"allow_private_hosts": LOCAL})
+    (s,) = engine.kb.sync([make_source(allowed)], progress=False).sources
+    host = url.removeprefix("http://")
+    assert f"site/{host}/lunch.html" in s.added
+    (refused,) = [k for k in s.skipped if "moved" in str(k.path)]
+    assert "localhost is a non-public address" in refused.reason
+    assert "/moved.html" in [p for p, _ in state.requests]
+    assert "/secret.html" not in [p for p, _ in state.requests]  # the hop was never made
+
+
 def test_a_web_page_over_the_byte_limit_is_refused(
     site: tuple[Site, str], engine: SupportEngine
 ) -> None:
@@ -281,7 +314,12 @@ def test_a_web_page_over_the_byte_limit_is_refused(
     state.page("/lunch.html", "Lunch", "The canteen serves lunch from noon to 2 pm.")
     state.page("/dump.html", "Dump", "filler text " * 20_000)  # 240 kB
     config = SourceConfig(
-        id="site", kind="web", location=f"{url}/sitemap.xml", delay_s=0, max_document_mb=0.1
+        id="site",
+        kind="web",
+        location=f"{url}/sitemap.xml",
+        delay_s=0,
+        max_document_mb=0.1,
+        allow_private_hosts=LOCAL,
     )
     (s,) = engine.kb.sync([make_source(config)], progress=False).sources
     host = url.removeprefix("http://")
@@ -297,7 +335,12 @@ def test_web_sitemap_source(site: tuple[Site, str], engine: SupportEngine) -> No
     state.page("/wifi.html", "Wi-Fi", "The guest Wi-Fi password is printed at reception.")
     state.page("/private/salaries.html", "Salaries", "Senior engineers earn a secret amount.")
     config = SourceConfig(
-        id="site", kind="web", location=f"{url}/sitemap.xml", delay_s=0, audience="public"
+        id="site",
+        kind="web",
+        location=f"{url}/sitemap.xml",
+        delay_s=0,
+        audience="public",
+        allow_private_hosts=LOCAL,
     )
     first = engine.kb.sync([make_source(config)], progress=False)
     (s,) = first.sources
@@ -341,7 +384,14 @@ def test_web_crawl_and_site_down(site: tuple[Site, str], engine: SupportEngine) 
     state.page("/returns.html", "Returns", "Items can be returned within 30 days.", ("/deep.html",))
     state.page("/deep.html", "Deep", "Too deep to be crawled at depth one.")
     state.page("/private/x", "Private", "Hidden by robots.txt.")
-    config = SourceConfig(id="help", kind="web", location=f"{url}/", delay_s=0, max_depth=1)
+    config = SourceConfig(
+        id="help",
+        kind="web",
+        location=f"{url}/",
+        delay_s=0,
+        max_depth=1,
+        allow_private_hosts=LOCAL,
+    )
     report = engine.kb.sync([make_source(config)], progress=False)
     host = url.removeprefix("http://")
     assert sorted(report.sources[0].added) == [f"help/{host}/", f"help/{host}/returns.html"]

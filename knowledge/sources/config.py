@@ -67,7 +67,9 @@ class SourceConfig(BaseModel):
     ``folder``: ``watch`` (re-sync within seconds of a change, with watchfiles).
     ``web``: ``max_depth`` (links followed from the start URL), ``max_pages``, ``delay_s``
     (pause after each request), ``concurrency`` (requests at once), ``timeout_s``,
-    ``user_agent`` (also the robots.txt agent).
+    ``user_agent`` (also the robots.txt agent), ``allow_private_hosts`` (hosts that may be
+    fetched although they are or resolve to private, loopback or link-local addresses, e.g. an
+    intranet wiki; none by default).
     ``llama-index``: ``reader`` (import path of a llama-index reader class), ``args`` (its
     constructor's keyword arguments), ``load_args`` (``load_data``'s), ``id_key`` (metadata key
     of a document's stable id; default ``url``, ``file_path``, ``id``, else the reader's
@@ -97,6 +99,7 @@ class SourceConfig(BaseModel):
     concurrency: int = Field(default=2, ge=1, le=16)
     timeout_s: float = Field(default=20.0, gt=0)
     user_agent: str = "supportbot"
+    allow_private_hosts: tuple[str, ...] = ()
     # llama-index
     reader: str | None = None
     args: dict[str, Any] = Field(default_factory=dict)

@@ -16,6 +16,8 @@
   404/410: gone (pruned). 5xx, 429, 401/403, timeouts: failed, the indexed version stays.
   A start URL or sitemap that cannot be fetched raises
   :class:`~knowledge.sources.SourceUnavailable`.
+- **Addresses.** No request (redirects included) goes to a private, loopback or link-local
+  address unless the host is in ``allow_private_hosts`` (:mod:`knowledge.sources.egress`).
 
 Citations link to the page's own URL (plus the section's anchor). Document ids are
 ``id/host/path`` (with ``?query`` when there is one).
@@ -48,6 +50,7 @@ from knowledge.sources import (
     SourceUnavailable,
 )
 from knowledge.sources.config import SourceConfig
+from knowledge.sources.egress import request_guard
 
 T = TypeVar("T")
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -185,7 +188,7 @@ class WebSource:
             r = await client.get(url)
         except httpx.HTTPError as exc:
             raise SourceUnavailable(
-                f"source {self.config.id!r}: cannot fetch {url} ({type(exc).__name__}); "
+                f"source {self.config.id!r}: cannot fetch {url} ({type(exc).__name__}: {exc}); "
                 "site down? nothing removed"
             ) from None
         if r.status_code >= 500:
@@ -204,7 +207,7 @@ class WebSource:
         except httpx.HTTPError as exc:
             raise SourceUnavailable(
                 f"source {self.config.id!r}: cannot fetch the sitemap {url} "
-                f"({type(exc).__name__}); nothing removed"
+                f"({type(exc).__name__}: {exc}); nothing removed"
             ) from None
         if r.status_code != 200:
             raise SourceUnavailable(
@@ -232,7 +235,11 @@ class WebSource:
         headers = {"User-Agent": self.config.user_agent}
         gate = asyncio.Semaphore(self.config.concurrency)
         async with httpx.AsyncClient(
-            follow_redirects=True, timeout=self.config.timeout_s, limits=limits, headers=headers
+            follow_redirects=True,
+            timeout=self.config.timeout_s,
+            limits=limits,
+            headers=headers,
+            event_hooks={"request": [request_guard(self.config.allow_private_hosts)]},
         ) as client:
             await self._load_robots(client)
             pages: list[_Page]
