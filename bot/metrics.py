@@ -25,7 +25,7 @@ STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 
 
 QUESTIONS = Counter(
     "supportbot_questions_total",
-    "Questions answered, by platform and outcome (answered, abstained, verified, error).",
+    "Questions answered, by platform and outcome (answered, abstained, verified, refused, error).",
     ["platform", "outcome"],
 )
 ABSTENTIONS = Counter(
@@ -92,6 +92,11 @@ def record_answer(answer: Answer, platform: str) -> None:
     ):
         if ms > 0:
             STAGE_SECONDS.labels(stage).observe(ms / 1000.0)
+
+
+def record_refusal(platform: str) -> None:
+    """Count a message declined before retrieval (e.g. too long to be a question)."""
+    QUESTIONS.labels(platform, "refused").inc()
 
 
 def record_failure(platform: str) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -25,6 +27,25 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+TOO_LONG_MESSAGE = (
+    "That message is too long for me ({length:,} characters; I read questions of up to "
+    "{limit:,}). Please ask it in a few sentences, or ask {human}."
+)
+# Characters that hide or reorder text: zero-width space, LRM/RLM, bidirectional embeddings and
+# overrides (the "Trojan Source" trick, CVE-2021-42574), word joiner, isolates, BOM. ZWJ and
+# ZWNJ (U+200C/D) stay: emoji sequences and Persian or Indic words need them.
+_INVISIBLE = re.compile("[\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
+
+
+def clean_question(text: str) -> str:
+    """``text`` as the core reads a question: lone surrogates (a JSON ``\\ud800`` escape)
+    replaced by ``?``, control characters other than tab and newline and the invisible ones
+    of ``_INVISIBLE`` removed, surrounding whitespace stripped."""
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    text = "".join(ch for ch in text if ch in "\t\n" or unicodedata.category(ch) != "Cc")
+    return _INVISIBLE.sub("", text).strip()
+
 
 FAILURE_MESSAGE = (
     "Sorry, something went wrong while I was looking that up. Please try again in a minute, "
@@ -82,6 +103,8 @@ class SupportService:
             ``log_message_text``). At DEBUG it is logged regardless.
         outbox: where votes wait while the database is unavailable (:mod:`bot.outbox`);
             ``None``: a vote the database cannot take raises.
+        max_question_chars: longer questions (after :func:`clean_question`) get
+            :data:`TOO_LONG_MESSAGE` instead of an answer.
     """
 
     def __init__(
@@ -92,12 +115,14 @@ class SupportService:
         human_contact: str = "a human",
         log_text: bool = False,
         outbox: VoteOutbox | None = None,
+        max_question_chars: int = 4_000,
     ) -> None:
         self.engine = engine
         self.store = store
         self.human_contact = human_contact
         self.log_text = log_text
         self.outbox = outbox
+        self.max_question_chars = max_question_chars
 
     @classmethod
     def from_settings(
@@ -119,6 +144,7 @@ class SupportService:
             human_contact=settings.human_contact,
             log_text=settings.log_message_text,
             outbox=outbox,
+            max_question_chars=settings.max_question_chars,
         )
 
     async def ask(
@@ -141,6 +167,14 @@ class SupportService:
     async def _ask(
         self, question: str, ctx: ChatContext, history: Sequence[Turn], on_text: OnText | None
     ) -> Reply:
+        question = clean_question(question)
+        if len(question) > self.max_question_chars:
+            log.info("declined a %d-character message in %s", len(question), ctx.channel_id)
+            metrics.record_refusal(ctx.platform)
+            message = TOO_LONG_MESSAGE.format(
+                length=len(question), limit=self.max_question_chars, human=self.human_contact
+            )
+            return Reply(None, None, message)
         log.debug("question in %s: %s", ctx.channel_id, question)
         try:
             answer = await self.engine.answer(

@@ -148,6 +148,12 @@ class Settings(KnowledgeSettings):
         default="a member of the support team",
         description="Who abstentions point to, e.g. '#help-hr' or 'support@example.com'.",
     )
+    max_question_chars: int = Field(
+        default=4_000,
+        ge=1,
+        description="Longer messages get a polite refusal instead of an answer (a pasted log "
+        "or a flood is not a question; the embedding model reads 256 tokens anyway).",
+    )
 
     # -- Sync and admin (knowledge.sync, bot.ops) --------------------------------------------
     sources_file: Path = Field(

@@ -44,7 +44,8 @@ MAX_ANSWER_SECTIONS = 10
 
 @dataclass(frozen=True)
 class SlackMessage:
-    """A message to post: ``text`` is the notification/fallback text, ``blocks`` the layout."""
+    """A message to post: ``text`` is the notification/fallback text, already escaped (Slack
+    parses it as mrkdwn, so a raw ``<!channel>`` in it would ping), ``blocks`` the layout."""
 
     text: str
     blocks: list[Block]
@@ -87,7 +88,7 @@ def answer_message(
         )
     if answer_id is not None:
         blocks.append(vote_buttons(answer_id))
-    return SlackMessage(text=truncate(answer.text, FALLBACK_CHARS), blocks=blocks)
+    return SlackMessage(text=escape(truncate(answer.text, FALLBACK_CHARS)), blocks=blocks)
 
 
 def _answer_blocks(answer: Answer) -> list[Block]:
@@ -153,7 +154,7 @@ def vote_buttons(answer_id: str) -> ActionsBlock:
 def notice_message(text: str, *, emoji: str = ":warning:") -> SlackMessage:
     """A short plain message (errors, usage hints) with an emoji in front."""
     return SlackMessage(
-        text=text,
+        text=escape(text),
         blocks=[
             SectionBlock(text=MarkdownTextObject(text=f"{emoji} {escape(truncate(text, 2900))}"))
         ],

@@ -250,8 +250,8 @@ class SlackListeners:
                 thread_ref=message_ref(channel, reply_ts),
             )
             stream: StreamedReply[str] = StreamedReply(
-                lambda text: self._post_text(client, channel, reply_ts, text),
-                lambda ts, text: client.chat_update(channel=channel, ts=ts, text=text),
+                lambda text: self._post_text(client, channel, reply_ts, escape(text)),
+                lambda ts, text: client.chat_update(channel=channel, ts=ts, text=escape(text)),
                 max_chars=MAX_STREAM_CHARS,
             )
             reply = await self.service.ask(question, ctx, history, on_text=stream.update)
@@ -292,7 +292,7 @@ class SlackListeners:
             reply = await self.service.ask(question, ctx)
             if reply.answer is None:
                 await respond(
-                    text=f":warning: {reply.error or self.failure_text}",
+                    text=f":warning: {escape(reply.error or self.failure_text)}",
                     response_type="ephemeral",
                     replace_original=False,
                 )
