@@ -42,6 +42,7 @@ from bot.models import Answer, Citation, RetrievedChunk, Timings, Turn
 from bot.prompt import FewShotExample, load_few_shot
 from bot.settings import Settings
 from knowledge.base import KnowledgeBase
+from knowledge.index import IndexUnavailableError
 from knowledge.retrieval import RETRIEVAL_DEPTH, Hit, RetrievalResult, keep_top_sources
 from knowledge.sources import Source
 from knowledge.sync import SyncReport
@@ -136,6 +137,12 @@ class SupportEngine:
         """Load the model, open the index. Raises what :meth:`KnowledgeBase.open` raises."""
         settings = settings or Settings()
         return cls(settings, KnowledgeBase.open(settings))
+
+    @property
+    def _retrieval_deadline_s(self) -> float | None:
+        """How long retrieval may take: ``qdrant_timeout_s`` against a server; unbounded in
+        local mode, where no network can hang and a sync may hold the index for a while."""
+        return float(self.settings.qdrant_timeout_s) if self.settings.qdrant_url else None
 
     @property
     def generator_name(self) -> str:
@@ -244,6 +251,10 @@ class SupportEngine:
 
         Raises:
             ValueError: empty question or unknown audience.
+            knowledge.index.IndexUnavailableError: server mode, and the answer memory and
+                retrieval took longer than ``qdrant_timeout_s`` together. Other failures of an
+                unreachable server come as qdrant-client raises them
+                (:func:`knowledge.index.index_unreachable` tells them apart).
         """
         question = question.strip()
         if not question:
@@ -251,14 +262,22 @@ class SupportEngine:
         if audience not in ("public", "internal"):
             raise ValueError(f"audience must be 'public' or 'internal', not {audience!r}")
         t0 = time.perf_counter()
-        if self.memory is not None and not history:
-            # A follow-up in a thread depends on its context; only a question on its own can be
-            # the same question as a verified one.
-            hit = await asyncio.to_thread(self._memory_lookup, question, audience)
-            if hit is not None:
-                return self._verified(question, audience, hit, t0)
         context = next((t.text for t in reversed(history) if t.role == "user"), None)
-        result, unknown = await asyncio.to_thread(self._retrieve, question, audience, context)
+        try:
+            async with asyncio.timeout(self._retrieval_deadline_s):
+                if self.memory is not None and not history:
+                    # A follow-up in a thread depends on its context; only a question on its own
+                    # can be the same question as a verified one.
+                    hit = await asyncio.to_thread(self._memory_lookup, question, audience)
+                    if hit is not None:
+                        return self._verified(question, audience, hit, t0)
+                result, unknown = await asyncio.to_thread(
+                    self._retrieve, question, audience, context
+                )
+        except TimeoutError:
+            raise IndexUnavailableError(
+                f"the index did not answer within {self._retrieval_deadline_s:g} s"
+            ) from None
         retrieved = tuple(
             RetrievedChunk(
                 h.chunk.chunk_id, h.chunk.doc_id, h.score, h.chunk.page, h.chunk.source_id

@@ -25,7 +25,8 @@ STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 
 
 QUESTIONS = Counter(
     "supportbot_questions_total",
-    "Questions answered, by platform and outcome (answered, abstained, verified, refused, error).",
+    "Questions answered, by platform and outcome (answered, abstained, verified, refused, "
+    "unavailable, error).",
     ["platform", "outcome"],
 )
 ABSTENTIONS = Counter(
@@ -99,9 +100,10 @@ def record_refusal(platform: str) -> None:
     QUESTIONS.labels(platform, "refused").inc()
 
 
-def record_failure(platform: str) -> None:
-    """Count a question that ended in an error message instead of an answer."""
-    QUESTIONS.labels(platform, "error").inc()
+def record_failure(platform: str, *, outcome: str = "error") -> None:
+    """Count a question that ended in an error message instead of an answer: ``error`` (a
+    failure), or ``unavailable`` (the index could not be reached)."""
+    QUESTIONS.labels(platform, outcome).inc()
 
 
 def record_vote(via: str, value: int | None) -> None:

@@ -21,6 +21,7 @@ from bot.generators.openai_compat import OnText
 from bot.logs import request_context
 from bot.models import Answer, Turn
 from bot.outbox import PendingVote, VoteOutbox, is_unavailable, now_iso
+from knowledge.index import index_unreachable
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -47,6 +48,10 @@ def clean_question(text: str) -> str:
     return _INVISIBLE.sub("", text).strip()
 
 
+INDEX_UNAVAILABLE_MESSAGE = (
+    "I can't reach the knowledge base right now, so I can't look that up. Please try again in "
+    "a few minutes, or ask {human}."
+)
 FAILURE_MESSAGE = (
     "Sorry, something went wrong while I was looking that up. Please try again in a minute, "
     "or ask {human}."
@@ -180,7 +185,11 @@ class SupportService:
             answer = await self.engine.answer(
                 question, history=history, audience=ctx.audience, on_text=on_text
             )
-        except Exception:
+        except Exception as exc:
+            if index_unreachable(exc):
+                log.warning("the index is unavailable: %s", exc, exc_info=exc)
+                metrics.record_failure(ctx.platform, outcome="unavailable")
+                return Reply(None, None, INDEX_UNAVAILABLE_MESSAGE.format(human=self.human_contact))
             log.exception("answer failed for %s question in %s", ctx.platform, ctx.channel_id)
             metrics.record_failure(ctx.platform)
             return Reply(None, None, FAILURE_MESSAGE.format(human=self.human_contact))

@@ -22,8 +22,10 @@ from knowledge.index import (
     SENTENCES,
     STATISTICS_KEY,
     VOCABULARY_KEY,
+    IndexUnavailableError,
     QdrantIndex,
     ServerLayout,
+    index_unreachable,
     open_client,
 )
 from knowledge.local_sparse import LocalSparseIndex
@@ -90,8 +92,13 @@ class KnowledgeBase:
         # An empty collection answers "nothing found" (abstention) instead of "no collection".
         try:
             self.index.ensure_collection()
-        except Exception:
+        except Exception as exc:
             self.client.close()  # release the local-mode folder lock for the next opener
+            if settings.qdrant_url and index_unreachable(exc):
+                raise IndexUnavailableError(
+                    f"Cannot reach the Qdrant server at {settings.qdrant_url} ({exc}). Start it "
+                    "or check QDRANT_URL; 'supportbot doctor' checks the whole setup."
+                ) from exc
             raise
         local = not settings.qdrant_url
         # Local mode only: an in-memory copy of the sparse vectors for fast sparse search (local
@@ -120,7 +127,8 @@ class KnowledgeBase:
         """Load the embedding model (shared per process) and connect to Qdrant.
 
         Raises:
-            knowledge.embedding.ModelNotFoundError, knowledge.index.IndexLockedError
+            knowledge.embedding.ModelNotFoundError, knowledge.index.IndexLockedError,
+            knowledge.index.IndexUnavailableError (server mode, the server cannot be reached)
         """
         embedder = get_embedder(
             settings.embedding_model,

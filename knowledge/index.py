@@ -24,10 +24,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import numpy as np
 from numpy.typing import NDArray
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from knowledge.chunking import Chunk
 from knowledge.errors import KnowledgeError
@@ -158,6 +160,39 @@ def sparse_params(*, on_disk: bool = False) -> qm.SparseVectorParams:
     )
 
 
+class IndexUnavailableError(KnowledgeError):
+    """The Qdrant server cannot be reached, drops the connection, answers 5xx or does not
+    answer within ``qdrant_timeout_s``."""
+
+
+_UNAVAILABLE_STATUS = frozenset({502, 503, 504})
+
+
+def index_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) means the Qdrant server is down or
+    unreachable, rather than a bug or a bad request.
+
+    True for :class:`IndexUnavailableError`, qdrant-client's ``ResponseHandlingException``
+    around an ``httpx.TransportError`` (refused, reset or dropped connections, timeouts), and an
+    ``UnexpectedResponse`` of 502, 503 or 504 (a proxy or a node that is down). Other errors,
+    the LLM's and the database's included, are not.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, IndexUnavailableError):
+            return True
+        if isinstance(current, ResponseHandlingException) and isinstance(
+            current.source, httpx.TransportError
+        ):
+            return True
+        if isinstance(current, UnexpectedResponse) and current.status_code in _UNAVAILABLE_STATUS:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 class IndexLockedError(KnowledgeError):
     """Qdrant local mode allows one process per storage folder and another one holds it."""
 
@@ -178,7 +213,7 @@ def open_client(settings: KnowledgeSettings) -> QdrantClient:
     """
     if settings.qdrant_url:
         key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        return QdrantClient(url=settings.qdrant_url, api_key=key, timeout=30)
+        return QdrantClient(url=settings.qdrant_url, api_key=key, timeout=settings.qdrant_timeout_s)
     settings.qdrant_path.mkdir(parents=True, exist_ok=True)
     try:
         return QdrantClient(path=str(settings.qdrant_path))

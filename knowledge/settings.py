@@ -47,6 +47,13 @@ class KnowledgeSettings(BaseSettings):
             "SUPPORTBOT_QDRANT_API_KEY", "QDRANT_API_KEY", "qdrant_api_key"
         ),
     )
+    qdrant_timeout_s: int = Field(
+        default=10,
+        ge=1,
+        description="Server mode: seconds a Qdrant request may take (qdrant-client's HTTP "
+        "timeout), and the bound on a question's retrieval; past it the user is told the "
+        "knowledge base cannot be reached.",
+    )
     collection: str = Field(default="supportbot", description="Qdrant collection name.")
     # How a collection created on a Qdrant server or cluster is laid out (Qdrant's collection
     # parameters; local mode ignores them). See the README's "Scaling out".
