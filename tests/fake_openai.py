@@ -29,6 +29,10 @@ class FakeOpenAI:
     fail_times: int = 0  # ... only for the first N requests (0 = always when fail_status set)
     delay_s: float = 0.0
     stream_delay_s: float = 0.0  # pause between streamed chunks
+    # Broken replies: "json" (200 with a body that is not JSON), "empty" (no choices),
+    # "null" (a choice whose content is null), "garbage" (a streamed chunk that is not JSON),
+    # "stall" (stream the first word, then nothing: the connection stays open).
+    broken: str | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
 
@@ -41,6 +45,10 @@ class FakeOpenAI:
         if self.fail_status and (self.fail_times == 0 or len(self.requests) <= self.fail_times):
             return web.json_response(
                 {"error": {"message": "boom", "type": "server_error"}}, status=self.fail_status
+            )
+        if self.broken == "json":
+            return web.Response(
+                text='{"id": "chatcmpl-1", "choices": [', content_type="application/json"
             )
         content = self.reply(body)
         usage = {
@@ -56,10 +64,15 @@ class FakeOpenAI:
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": body.get("model", "fake"),
-                "choices": [
+                "choices": []
+                if self.broken == "empty"
+                else [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": content},
+                        "message": {
+                            "role": "assistant",
+                            "content": None if self.broken == "null" else content,
+                        },
                         "finish_reason": "stop",
                     }
                 ],
@@ -84,7 +97,20 @@ class FakeOpenAI:
             await response.write(f"data: {data}\n\n".encode())
 
         await send({**base, "choices": [{"index": 0, "delta": {"role": "assistant"}}]})
-        for piece in re.findall(r"\S+\s*", content):
+        if self.broken == "empty":
+            await send({**base, "choices": []})
+            await send("[DONE]")
+            await response.write_eof()
+            return response
+        for n, piece in enumerate(re.findall(r"\S+\s*", content)):
+            if self.broken == "garbage" and n == 1:
+                await send('{"choices": [{"delta": {"content": "unterminated')
+            if self.broken == "stall" and n == 1:
+                # Until the client gives up and hangs up (polled: aiohttp does not cancel a
+                # handler when its client goes away).
+                while request.transport is not None and not request.transport.is_closing():  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+                return response
             if self.stream_delay_s:
                 await asyncio.sleep(self.stream_delay_s)
             await send({**base, "choices": [{"index": 0, "delta": {"content": piece}}]})

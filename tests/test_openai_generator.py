@@ -134,3 +134,29 @@ def test_cut_repetition() -> None:
     assert cut_repetition("A. B. A. B. A. B.") == ("A. B. A. B.", True)
     assert cut_repetition("One.\nTwo.\nOne.") == ("One.\nTwo.\nOne.", False)
     assert cut_repetition("- x\n- x\n- x\n- y") == ("- x\n- x", True)
+
+
+@pytest.mark.parametrize(
+    ("broken", "stream"),
+    [
+        ("json", False),  # 200 with a body that is not JSON
+        ("empty", False),  # no choices
+        ("null", False),  # a choice with null content
+        ("empty", True),  # a stream with no content at all
+        ("garbage", True),  # a streamed chunk that is not JSON
+        ("stall", True),  # the stream starts, then stops sending; the connection stays open
+    ],
+)
+async def test_a_broken_endpoint_falls_back_in_bounded_time(
+    fake, llm_engine, broken: str, stream: bool
+) -> None:
+    server, url = fake
+    server.broken = broken
+    server.reply = lambda body: "Unused items can be returned within 30 days [1]."
+    use_llm(llm_engine, url, timeout_s=1.0, retries=0, stream=stream)
+    t0 = time.perf_counter()
+    answer = await llm_engine.answer(PUBLIC_QUESTION)
+    elapsed = time.perf_counter() - t0
+    assert answer.degraded and answer.notice == FALLBACK_NOTICE, answer
+    assert answer.generator == "extractive" and "30 days" in answer.text
+    assert elapsed < 2.5, f"{elapsed:.2f} s"
