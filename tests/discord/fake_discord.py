@@ -212,6 +212,23 @@ class FakeDiscord:
         self._runner: web.AppRunner | None = None
         self.port = 0
         self.watched: list[asyncio.Task[Any]] = []  # tasks whose failure should fail waits
+        self._faults: list[tuple[str, str, int, bool]] = []  # method, path end, status, processed
+
+    def fail_next(
+        self, method: str, path_end: str, *, status: int, processed: bool = False, times: int = 1
+    ) -> None:
+        """Answer the next ``times`` REST calls of ``method`` whose path ends with ``path_end``
+        (e.g. ``"/messages"``) with HTTP ``status``: 429 as Discord rate-limits (``retry_after``
+        0.05 s), a 5xx with ``processed`` after the call took effect (a message is stored), as
+        a gateway timeout behind Discord's edge can."""
+        self._faults.extend([(method, path_end, status, processed)] * times)
+
+    def _fault(self, method: str, path: str) -> tuple[int, bool] | None:
+        for i, (m, end, status, processed) in enumerate(self._faults):
+            if m == method and path.endswith(end):
+                del self._faults[i]
+                return status, processed
+        return None
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -298,12 +315,12 @@ class FakeDiscord:
 
     # -- REST ----------------------------------------------------------------------------------
     @staticmethod
-    def _json(data: Any, status: int = 200) -> web.Response:
+    def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
         # discord.py parses a body only for exactly "application/json" (no charset parameter).
         response = web.Response(
             status=status,
             body=json.dumps(data).encode(),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **(headers or {})},
         )
         response[JSON_BODY] = data
         return response
@@ -334,6 +351,8 @@ class FakeDiscord:
             "type": 19 if referenced else 0,
             "flags": body.get("flags") or 0,
         }
+        if body.get("nonce") is not None:
+            msg["nonce"] = body["nonce"]
         if referenced:
             msg["message_reference"] = {
                 "type": 0,
@@ -380,8 +399,20 @@ class FakeDiscord:
         parts = path.strip("/").split("/")
         authorised = request.headers.get("Authorization") == f"Bot {self.token}"
         try:
+            fault = self._fault(request.method, path)
             if not authorised and parts[0] not in ("interactions", "webhooks"):
                 response = self._json({"message": "401: Unauthorized", "code": 0}, 401)
+            elif fault is not None and fault[0] == 429:
+                limited = {"message": "You are being rate limited.", "retry_after": 0.05}
+                response = self._json(
+                    {**limited, "global": False},
+                    429,
+                    headers={"Retry-After": "1", "X-RateLimit-Scope": "user", "Via": "1.1 google"},
+                )
+            elif fault is not None:
+                if fault[1]:
+                    self._route(request.method, parts, body, query)  # it took effect …
+                response = self._json({"message": "upstream timeout", "code": 0}, fault[0])
             else:
                 response = self._route(request.method, parts, body, query)
         except Exception as exc:  # a bug in the fake: make the test fail loudly
@@ -421,6 +452,14 @@ class FakeDiscord:
             case ("POST", ["channels", cid, "typing"]):
                 return web.Response(status=204)
             case ("POST", ["channels", cid, "messages"]):
+                nonce = body.get("nonce") if body.get("enforce_nonce") else None
+                # Discord: with enforce_nonce, a message the same author created with the same
+                # nonce in the past few minutes is returned instead of a new one.
+                same = [
+                    m for m in self.messages.get(int(cid), []) if nonce and m.get("nonce") == nonce
+                ]
+                if same and same[0]["author"] is self.bot_user:
+                    return self._json(same[0])
                 return self._json(self._message(int(cid), self.bot_user, body))
             case ("GET", ["channels", cid, "messages"]):
                 return self._json(self._history(int(cid), query))

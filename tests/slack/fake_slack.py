@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import itertools
 import json
 import time
 import urllib.parse
@@ -55,6 +54,7 @@ class ApiCall:
     args: dict[str, Any]
     token: str | None
     result: dict[str, Any] = field(default_factory=dict)
+    effect: dict[str, Any] | None = None  # what a call that took effect despite a 5xx did
 
 
 @dataclass
@@ -85,7 +85,8 @@ class FakeSlack:
     def __post_init__(self) -> None:
         self._rate_limited: dict[str, int] = {}
         self._errors: dict[str, list[str]] = {}
-        self._ts = itertools.count(1)
+        self._last_ts = 0.0
+        self._server_errors: dict[str, list[tuple[int, bool]]] = {}
         self._ws: web.WebSocketResponse | None = None
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -126,8 +127,10 @@ class FakeSlack:
 
     # -- conversation state -------------------------------------------------------------------
     def next_ts(self) -> str:
-        """A fresh, increasing message timestamp (``"1700000000.000100"`` style)."""
-        return f"{1_700_000_000 + next(self._ts)}.000100"
+        """A fresh message timestamp: Unix time in seconds with six decimals, as Slack's
+        (``"1764700000.123456"``), strictly increasing."""
+        self._last_ts = max(time.time(), self._last_ts + 0.000001)
+        return f"{self._last_ts:.6f}"
 
     def add_channel(self, channel_id: str, **info: Any) -> None:
         """Define what ``conversations.info`` says about a channel (e.g. ``is_ext_shared``)."""
@@ -172,6 +175,14 @@ class FakeSlack:
     def fail_next(self, method: str, error: str) -> None:
         """Answer the next call of ``method`` with ``{"ok": false, "error": error}``."""
         self._errors.setdefault(method, []).append(error)
+
+    def server_error(
+        self, method: str, *, status: int = 500, processed: bool = False, times: int = 1
+    ) -> None:
+        """Answer the next ``times`` calls of ``method`` with HTTP ``status``; with
+        ``processed`` the call takes effect first (a message is stored, then the 5xx), as
+        Slack warns can happen."""
+        self._server_errors.setdefault(method, []).extend([(status, processed)] * times)
 
     def rate_limit(self, method: str, times: int = 1) -> None:
         """Answer the next ``times`` calls of ``method`` with HTTP 429, ``Retry-After: 0``."""
@@ -238,6 +249,11 @@ class FakeSlack:
                 call.result = {"ok": False, "error": "not_allowed_token_type"}
         elif token != BOT_TOKEN:
             call.result = {"ok": False, "error": "invalid_auth"}
+        elif self._server_errors.get(method):
+            status, processed = self._server_errors[method].pop(0)
+            if processed and method in _API_HANDLERS:
+                call.effect = _API_HANDLERS[method](self, args)
+            call.result = {"ok": False, "error": "internal_error"}
         elif self._errors.get(method):
             call.result = {"ok": False, "error": self._errors[method].pop(0)}
         elif method not in _API_HANDLERS:
@@ -297,9 +313,13 @@ class FakeSlack:
         messages = self.thread(args["channel"], args["ts"])
         if not messages:
             return {"ok": False, "error": "thread_not_found"}
-        if str(args.get("include_all_metadata")).lower() not in ("1", "true"):
-            messages = [{k: v for k, v in m.items() if k != "metadata"} for m in messages]
-        return {"ok": True, "messages": messages, "has_more": False}
+        return {"ok": True, "messages": _listed(messages, args), "has_more": False}
+
+    def _history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """``conversations.history``: the channel's top-level messages, newest first."""
+        top = [m for m in self.messages.get(args["channel"], []) if "thread_ts" not in m]
+        top.sort(key=lambda m: float(m["ts"]), reverse=True)
+        return {"ok": True, "messages": _listed(top, args), "has_more": False}
 
     def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = args["channel"]
@@ -432,12 +452,23 @@ class FakeSlack:
             return Delivery(resp.status, parsed, seconds)
 
 
+def _listed(messages: list[dict[str, Any]], args: dict[str, Any]) -> list[dict[str, Any]]:
+    """Messages as the conversations.* methods list them: at or after ``oldest`` when given,
+    without ``metadata`` unless ``include_all_metadata``."""
+    oldest = float(args.get("oldest") or 0)
+    listed = [m for m in messages if float(m["ts"]) >= oldest]
+    if str(args.get("include_all_metadata")).lower() not in ("1", "true"):
+        listed = [{k: v for k, v in m.items() if k != "metadata"} for m in listed]
+    return listed
+
+
 _API_HANDLERS: dict[str, Callable[[FakeSlack, dict[str, Any]], dict[str, Any]]] = {
     "auth.test": FakeSlack._auth_test,
     "chat.postMessage": FakeSlack._post_message,
     "chat.update": FakeSlack._update,
     "chat.postEphemeral": lambda self, args: {"ok": True, "message_ts": self.next_ts()},
     "conversations.replies": FakeSlack._replies,
+    "conversations.history": FakeSlack._history,
     "conversations.info": FakeSlack._conversations_info,
     "reactions.add": FakeSlack._ok,
     "reactions.remove": FakeSlack._ok,

@@ -12,6 +12,7 @@ from fake_slack import BOT_ID, BOT_USER_ID, SIGNING_SECRET, event_callback
 from slack_harness import (
     HUMAN_CONTACT,
     PUBLIC_QUESTION,
+    Harness,
     MakeHarness,
     all_text,
     stored_answer_for,
@@ -164,3 +165,65 @@ async def test_rate_limited_post_is_retried(make_harness: MakeHarness) -> None:
     assert [a.result.get("error") for a in attempts] == ["ratelimited", None]
     assert post is attempts[-1]
     await stored_answer_for(h, CHANNEL, post.result["ts"])
+
+
+def bot_messages(h: Harness, channel: str, thread_ts: str | None) -> list[dict]:
+    """The bot's messages in a thread (or the channel's top level) as Slack stored them."""
+    if thread_ts is not None:
+        return [m for m in h.fake.thread(channel, thread_ts) if m.get("bot_id") == BOT_ID]
+    top = h.fake.messages.get(channel, [])
+    return [m for m in top if m.get("bot_id") == BOT_ID and "thread_ts" not in m]
+
+
+@pytest.mark.parametrize(
+    ("status", "processed"),
+    [(500, True), (503, True), (500, False), (503, False)],
+    ids=["500-posted", "503-posted", "500-lost", "503-lost"],
+)
+async def test_a_server_error_on_posting_never_posts_twice(
+    make_harness: MakeHarness, status: int, processed: bool
+) -> None:
+    """Slack may store a message and still answer 5xx: the bot looks for its post (by the
+    post id in its metadata) before it posts again, so the answer arrives exactly once."""
+    h = await make_harness("socket", slack_audiences={CHANNEL: "public"})
+    h.fake.server_error("chat.postMessage", status=status, processed=processed)
+
+    question = await h.user_says(CHANNEL, PUBLIC_QUESTION)
+    await h.answer_in_thread(CHANNEL, question)
+
+    posted = bot_messages(h, CHANNEL, question["ts"])
+    assert len(posted) == 1, posted
+    assert "30 days" in json.dumps(posted[0]["blocks"])
+    attempts = h.posts_in_thread(CHANNEL, question["ts"])
+    assert len(attempts) == (1 if processed else 2)  # re-posted only when it did not arrive
+    lookups = h.fake.calls_to("conversations.replies", channel=CHANNEL, ts=question["ts"])
+    assert any(str(c.args.get("include_all_metadata")).lower() in ("1", "true") for c in lookups)
+    await stored_answer_for(h, CHANNEL, posted[0]["ts"])  # votes on it are linked
+
+
+async def test_a_server_error_on_an_ask_answer_never_posts_twice(
+    make_harness: MakeHarness,
+) -> None:
+    """The same for ``/ask``, whose answer is a top-level message (``conversations.history``)."""
+    h = await make_harness("http", slack_audiences={CHANNEL: "public"})
+    h.fake.server_error("chat.postMessage", status=500, processed=True)
+
+    await h.slash(PUBLIC_QUESTION, channel=CHANNEL)
+    await h.fake.wait_for_call("conversations.history", channel=CHANNEL)
+    record = await h.fake.wait_for(lambda: bot_messages(h, CHANNEL, None), what="the answer")
+    await stored_answer_for(h, CHANNEL, record[0]["ts"])
+    assert len(bot_messages(h, CHANNEL, None)) == 1
+    assert len(h.fake.calls_to("chat.postMessage", channel=CHANNEL)) == 1
+
+
+async def test_posting_gives_up_cleanly_when_slack_stays_down(
+    make_harness: MakeHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = await make_harness("socket", slack_audiences={CHANNEL: "public"})
+    h.fake.server_error("chat.postMessage", status=503, times=6)
+
+    question = await h.user_says(CHANNEL, PUBLIC_QUESTION)
+    await h.fake.wait_for_call("reactions.remove", channel=CHANNEL, timestamp=question["ts"])
+    assert bot_messages(h, CHANNEL, question["ts"]) == []
+    assert len(h.posts_in_thread(CHANNEL, question["ts"])) <= 6  # bounded: no endless loop
+    assert "posting to C0SUPPORT failed" in caplog.text

@@ -19,8 +19,10 @@ answer each message once (``SupportService.claim_event``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import secrets
 from collections import OrderedDict
 from enum import Enum
 from typing import Any
@@ -51,6 +53,7 @@ log = logging.getLogger(__name__)
 EMPTY_QUESTION = "Ask me a question after the mention, or use `/ask`."
 MAX_QUESTION_CHARS = 2000  # Discord's message length; also the cap of /ask's option.
 MAX_ADMIN_REPLY = 2000  # an admin command's reply is a plain message: Discord's length
+SEND_RETRY_S = 1.0  # wait before sending a reply again after a 5xx discord.py did not retry
 MAX_STREAM_CHARS = 2000  # a streamed placeholder is plain content: Discord's message length
 
 
@@ -282,9 +285,29 @@ class SupportCog(commands.Cog):
 
     @staticmethod
     async def _send(message: discord.Message, **kwargs: Any) -> discord.Message:
-        """Reply to ``message``; sent as a plain message if it was deleted meanwhile."""
+        """Reply to ``message``; sent as a plain message if it was deleted meanwhile.
+
+        discord.py waits out 429s and retries 500/502/504 itself; a 503 (or a 5xx past its
+        tries) is retried here once after :data:`SEND_RETRY_S`. Every try carries the same
+        ``nonce`` with ``enforce_nonce``, so Discord returns the message if an earlier try
+        created it instead of showing the answer twice.
+
+        Raises:
+            discord.HTTPException: Discord refused the message, or is still failing.
+        """
         reference = message.to_reference(fail_if_not_exists=False)
-        return await message.channel.send(reference=reference, mention_author=False, **kwargs)
+        nonce = secrets.randbits(62)
+        for attempt in range(2):
+            try:
+                return await message.channel.send(
+                    reference=reference, mention_author=False, nonce=nonce, **kwargs
+                )
+            except discord.DiscordServerError as exc:
+                if attempt:
+                    raise
+                log.warning("Discord answered %s; sending the reply again", exc.status)
+                await asyncio.sleep(SEND_RETRY_S)
+        raise AssertionError("unreachable")
 
     @commands.Cog.listener()
     async def on_thread_create(self, thread: discord.Thread) -> None:

@@ -24,6 +24,7 @@ and ``message.channels`` for a mention in a channel.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
@@ -31,7 +32,6 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.metadata import Metadata
 from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.models import Turn
 from bot.ops import AdminCommands
@@ -46,6 +46,7 @@ from bot.platforms.slack.blocks import (
     feedback_text,
     notice_message,
 )
+from bot.platforms.slack.delivery import post_once
 from bot.platforms.slack.mrkdwn import clean_incoming, escape, mentions, truncate
 from bot.platforms.slack.reactions import WORKING_REACTION, reaction_vote
 from bot.platforms.slack.threads import (
@@ -514,8 +515,9 @@ class SlackListeners:
         message: SlackMessage,
         *,
         metadata: Metadata | None = None,
-    ) -> AsyncSlackResponse:
-        return await client.chat_postMessage(
+    ) -> dict[str, Any]:
+        return await post_once(
+            client,
             channel=channel,
             thread_ts=thread_ts,
             text=message.text,
@@ -537,8 +539,13 @@ class SlackListeners:
         self, client: AsyncWebClient, channel: str, thread_ts: str, text: str
     ) -> str:
         """Post the streaming placeholder (plain text); its ``ts``."""
-        posted = await client.chat_postMessage(
-            channel=channel, thread_ts=thread_ts, text=text, unfurl_links=False, unfurl_media=False
+        posted = await post_once(
+            client,
+            channel=channel,
+            thread_ts=thread_ts,
+            text=text,
+            unfurl_links=False,
+            unfurl_media=False,
         )
         return str(posted["ts"])
 
@@ -566,16 +573,17 @@ class SlackListeners:
             posted = await self._post(client, channel, thread_ts, message)
         else:
             try:
-                posted = await client.chat_update(
+                updated = await client.chat_update(
                     channel=channel, ts=placeholder, text=message.text, blocks=message.blocks
                 )
+                posted = dict(updated.data) if isinstance(updated.data, dict) else {}
             except SlackApiError:
                 log.exception("could not replace the streamed message; posting the answer anew")
                 posted = await self._post(client, channel, thread_ts, message)
         if reply.answer is not None:
             await self._link(reply, channel, posted)
 
-    async def _link(self, reply: Reply, channel: str, posted: AsyncSlackResponse) -> None:
+    async def _link(self, reply: Reply, channel: str, posted: Mapping[str, Any]) -> None:
         ts = posted.get("ts")
         if reply.answer_id is None or not ts:
             return

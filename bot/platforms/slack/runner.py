@@ -28,6 +28,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.health import Readiness, add_routes, bound_port, running_health
 from bot.ops import AdminCommands
 from bot.platforms.slack.audience import AudienceResolver
+from bot.platforms.slack.delivery import NotForPosts
 from bot.platforms.slack.listeners import SlackListeners
 
 if TYPE_CHECKING:
@@ -65,15 +66,17 @@ def make_web_client(settings: Settings) -> AsyncWebClient:
 
     Retries: connection errors (once), HTTP 500/503 (once), and HTTP 429 rate limits
     (:data:`RATE_LIMIT_RETRIES` times, waiting ``Retry-After``), with slack-sdk's handlers
-    (https://docs.slack.dev/tools/python-slack-sdk/web#retryhandler).
+    (https://docs.slack.dev/tools/python-slack-sdk/web#retryhandler); the first two never for
+    ``chat.postMessage``, which :func:`bot.platforms.slack.delivery.post_once` retries only
+    after checking the post did not arrive.
     """
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     return AsyncWebClient(
         token=token,
         base_url=settings.slack_api_url or AsyncWebClient.BASE_URL,
         retry_handlers=[
-            AsyncConnectionErrorRetryHandler(),
-            AsyncServerErrorRetryHandler(),
+            NotForPosts(AsyncConnectionErrorRetryHandler()),
+            NotForPosts(AsyncServerErrorRetryHandler()),
             AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
         ],
     )
