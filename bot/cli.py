@@ -623,11 +623,35 @@ def bench(
     sizes: Annotated[
         str, typer.Option(help="With --scale: comma-separated chunk counts.")
     ] = "10000,30000,100000",
+    load: Annotated[
+        bool,
+        typer.Option(
+            "--load",
+            help="Instead: concurrent questions through the core (single stream against "
+            "--concurrency askers: throughput, p50/p95/p99, event-loop lag) and a flood "
+            "against the rate limits.",
+        ),
+    ] = False,
+    concurrency: Annotated[int, typer.Option(help="With --load: askers at once.")] = 50,
 ) -> None:
     """Measure ingestion time against the embedding floor, and answer() latency p50/p95; or,
-    with --scale, index latency, memory, disk and start-up against corpus size."""
+    with --scale, index latency, memory, disk and start-up against corpus size; or, with
+    --load, throughput and latency under concurrent questions."""
     import json
 
+    if load:
+        from bot.load_bench import run_load
+
+        if not questions.is_file():
+            raise _fail(f"question file not found: {questions}")
+        figures = run_load(
+            docs, questions, _settings(), concurrency=concurrency, console=console
+        ).as_dict()
+        console.print_json(json.dumps(figures))
+        if out:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(figures, indent=2))
+        return
     if scale:
         from knowledge.scale_bench import main as scale_bench
 

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+from numpy.typing import NDArray
 from rich.console import Console
 
 from bot import abstention, metrics
@@ -42,8 +44,9 @@ from bot.models import Answer, Citation, RetrievedChunk, Timings, Turn
 from bot.prompt import FewShotExample, load_few_shot
 from bot.settings import Settings
 from knowledge.base import KnowledgeBase
+from knowledge.batching import QueryBatcher
 from knowledge.index import IndexUnavailableError
-from knowledge.retrieval import RETRIEVAL_DEPTH, Hit, RetrievalResult, keep_top_sources
+from knowledge.retrieval import RETRIEVAL_DEPTH, Hit, RetrievalResult, Retriever, keep_top_sources
 from knowledge.sources import Source
 from knowledge.sync import SyncReport
 
@@ -115,6 +118,10 @@ class SupportEngine:
             SourceCompressor(kb.embedder.embed, settings.llm_source_words)
             if self.llm is not None and settings.llm_source_words
             else None
+        )
+        self._in_flight = 0  # questions between arrival and their embedding (for the batcher)
+        self.batcher = QueryBatcher(
+            kb.embedder, max_wait_ms=settings.embedding_batch_wait_ms, max_batch=64
         )
         self.memory = (
             AnswerMemory(kb.index, kb.embedder, threshold=settings.memory_threshold)
@@ -218,14 +225,18 @@ class SupportEngine:
 
     # -- answering ----------------------------------------------------------------------------
     def _retrieve(
-        self, question: str, audience: str, context: str | None
+        self,
+        question: str,
+        audience: str,
+        context: str | None,
+        vectors: NDArray[np.float32] | None = None,
     ) -> tuple[RetrievalResult, list[str]]:
         result = self.kb.retrieve(
-            question, audience=audience, limit=RETRIEVAL_DEPTH, context=context
+            question, audience=audience, limit=RETRIEVAL_DEPTH, context=context, vectors=vectors
         )
         links = self.links
         if links is not None and links.size and links.strength > 0:
-            boosts = links.boosts(question, audience)
+            boosts = links.boosts(question, audience, None if vectors is None else vectors[0])
             if boosts:
                 result = replace(result, hits=links.rerank(result.hits, boosts))
         return result, self.kb.unknown_terms(question)
@@ -263,17 +274,29 @@ class SupportEngine:
             raise ValueError(f"audience must be 'public' or 'internal', not {audience!r}")
         t0 = time.perf_counter()
         context = next((t.text for t in reversed(history) if t.role == "user"), None)
+        # Concurrent questions share one model call (knowledge/batching.py).
+        self._in_flight += 1
+        try:
+            vectors = await self.batcher.embed(
+                Retriever.query_texts(question, context), alone=self._in_flight == 1
+            )
+        finally:
+            self._in_flight -= 1
+        embed_ms = (time.perf_counter() - t0) * 1000
         try:
             async with asyncio.timeout(self._retrieval_deadline_s):
                 if self.memory is not None and not history:
                     # A follow-up in a thread depends on its context; only a question on its own
                     # can be the same question as a verified one.
-                    hit = await asyncio.to_thread(self._memory_lookup, question, audience)
+                    hit = await asyncio.to_thread(
+                        self._memory_lookup, question, audience, vectors[0]
+                    )
                     if hit is not None:
                         return self._verified(question, audience, hit, t0)
                 result, unknown = await asyncio.to_thread(
-                    self._retrieve, question, audience, context
+                    self._retrieve, question, audience, context, vectors
                 )
+                result = replace(result, embed_ms=result.embed_ms + embed_ms)
         except TimeoutError:
             raise IndexUnavailableError(
                 f"the index did not answer within {self._retrieval_deadline_s:g} s"
@@ -497,11 +520,13 @@ class SupportEngine:
         ]
         return dynamic + list(llm.examples[: k - len(dynamic)])
 
-    def _memory_lookup(self, question: str, audience: str) -> MemoryHit | None:
+    def _memory_lookup(
+        self, question: str, audience: str, vector: NDArray[np.float32] | None = None
+    ) -> MemoryHit | None:
         if self.memory is None:
             return None
         with self.kb.lock:  # the cited chunks are checked against one version of the index
-            return self.memory.lookup(question, audience)
+            return self.memory.lookup(question, audience, vector)
 
     def _verified(self, question: str, audience: str, hit: MemoryHit, t0: float) -> Answer:
         """The answer for a verified hit: its text, cited from its chunks as indexed now."""

@@ -31,6 +31,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from qdrant_client import models as qm
 
 from knowledge.chunking import Chunk
@@ -202,8 +204,11 @@ class AnswerMemory:
         report.stale = [v.answer_id for v in verified if any(c not in present for c in v.chunk_ids)]
         return report
 
-    def _search(self, question: str, audience: str, limit: int) -> list[Any]:
-        vector = self.embedder.embed_query(question)
+    def _search(
+        self, question: str, audience: str, limit: int, vector: NDArray[np.float32] | None = None
+    ) -> list[Any]:
+        if vector is None:
+            vector = self.embedder.embed_query(question)
         flt = audience_filter(audience)  # the same rule as the chunks': public sees public
         return self.client.query_points(
             self.collection,
@@ -242,12 +247,15 @@ class AnswerMemory:
                 break
         return out
 
-    def lookup(self, question: str, audience: str) -> MemoryHit | None:
+    def lookup(
+        self, question: str, audience: str, vector: NDArray[np.float32] | None = None
+    ) -> MemoryHit | None:
         """The verified answer to serve for ``question`` asked by ``audience``, or ``None``
-        (none close enough, or the closest is stale or not for this audience). Blocking."""
+        (none close enough, or the closest is stale or not for this audience). ``vector``: the
+        question's embedding when the caller has it (shape ``(dim,)``). Blocking."""
         if not self.size:
             return None
-        for point in self._search(question, audience, 3):
+        for point in self._search(question, audience, 3, vector):
             if point.score < self.threshold:
                 return None
             entry = self._entry(point.payload or {})
@@ -349,15 +357,20 @@ class FeedbackLinks:
             self.size = len(wanted)
             return self.size
 
-    def boosts(self, question: str, audience: str) -> dict[str, float]:
+    def boosts(
+        self, question: str, audience: str, vector: NDArray[np.float32] | None = None
+    ) -> dict[str, float]:
         """``chunk_id → boost`` in [-1, 1] for ``question`` (empty when nothing is similar
-        enough, or when off). Blocking."""
+        enough, or when off); ``vector``: the question's embedding if the caller has it.
+        Blocking."""
         if not self.size or self.strength <= 0:
             return {}
         flt = audience_filter(audience)  # the same rule as the chunks': public sees public
+        if vector is None:
+            vector = self.embedder.embed_query(question)
         found = self.client.query_points(
             self.collection,
-            query=self.embedder.embed_query(question).tolist(),
+            query=vector.tolist(),
             using=VECTOR,
             query_filter=flt,
             limit=10,

@@ -26,7 +26,7 @@ STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 
 QUESTIONS = Counter(
     "supportbot_questions_total",
     "Questions answered, by platform and outcome (answered, abstained, verified, refused, "
-    "unavailable, error).",
+    "throttled, unavailable, error).",
     ["platform", "outcome"],
 )
 ABSTENTIONS = Counter(
@@ -95,9 +95,10 @@ def record_answer(answer: Answer, platform: str) -> None:
             STAGE_SECONDS.labels(stage).observe(ms / 1000.0)
 
 
-def record_refusal(platform: str) -> None:
-    """Count a message declined before retrieval (e.g. too long to be a question)."""
-    QUESTIONS.labels(platform, "refused").inc()
+def record_refusal(platform: str, *, outcome: str = "refused") -> None:
+    """Count a message declined before retrieval: ``refused`` (too long to be a question) or
+    ``throttled`` (past a rate limit)."""
+    QUESTIONS.labels(platform, outcome).inc()
 
 
 def record_failure(platform: str, *, outcome: str = "error") -> None:

@@ -21,6 +21,7 @@ from bot.generators.openai_compat import OnText
 from bot.logs import request_context
 from bot.models import Answer, Turn
 from bot.outbox import PendingVote, VoteOutbox, is_unavailable, now_iso
+from bot.ratelimit import QuestionLimiter
 from knowledge.index import index_unreachable
 
 if TYPE_CHECKING:
@@ -52,6 +53,11 @@ INDEX_UNAVAILABLE_MESSAGE = (
     "I can't reach the knowledge base right now, so I can't look that up. Please try again in "
     "a few minutes, or ask {human}."
 )
+THROTTLED_MESSAGES = {
+    "user": "You're asking faster than I can keep up. Please wait {seconds} s and ask again.",
+    "channel": "This channel is asking me a lot right now. Please wait {seconds} s and ask "
+    "again, or ask {human}.",
+}
 FAILURE_MESSAGE = (
     "Sorry, something went wrong while I was looking that up. Please try again in a minute, "
     "or ask {human}."
@@ -110,6 +116,8 @@ class SupportService:
             ``None``: a vote the database cannot take raises.
         max_question_chars: longer questions (after :func:`clean_question`) get
             :data:`TOO_LONG_MESSAGE` instead of an answer.
+        limiter: per-user and per-channel question limits (:mod:`bot.ratelimit`); a question
+            past one gets :data:`THROTTLED_MESSAGES` before any retrieval. ``None``: no limits.
     """
 
     def __init__(
@@ -121,6 +129,7 @@ class SupportService:
         log_text: bool = False,
         outbox: VoteOutbox | None = None,
         max_question_chars: int = 4_000,
+        limiter: QuestionLimiter | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
@@ -128,6 +137,7 @@ class SupportService:
         self.log_text = log_text
         self.outbox = outbox
         self.max_question_chars = max_question_chars
+        self.limiter = limiter
 
     @classmethod
     def from_settings(
@@ -150,6 +160,9 @@ class SupportService:
             log_text=settings.log_message_text,
             outbox=outbox,
             max_question_chars=settings.max_question_chars,
+            limiter=QuestionLimiter(settings.rate_limit_user, settings.rate_limit_channel)
+            if settings.rate_limit_user or settings.rate_limit_channel
+            else None,
         )
 
     async def ask(
@@ -178,6 +191,18 @@ class SupportService:
             metrics.record_refusal(ctx.platform)
             message = TOO_LONG_MESSAGE.format(
                 length=len(question), limit=self.max_question_chars, human=self.human_contact
+            )
+            return Reply(None, None, message)
+        throttled = (
+            self.limiter.allow(ctx.platform, ctx.user_id, ctx.channel_id)
+            if (self.limiter is not None)
+            else None
+        )
+        if throttled is not None:
+            log.info("throttled a question in %s (%s limit)", ctx.channel_id, throttled.scope)
+            metrics.record_refusal(ctx.platform, outcome="throttled")
+            message = THROTTLED_MESSAGES[throttled.scope].format(
+                seconds=throttled.retry_after_s, human=self.human_contact
             )
             return Reply(None, None, message)
         log.debug("question in %s: %s", ctx.channel_id, question)

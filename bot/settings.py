@@ -8,8 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 
+from bot.ratelimit import parse_limit
 from knowledge.settings import Audience, KnowledgeSettings
 
 BUNDLED_FEW_SHOT = Path(__file__).with_name("few_shot_examples.toml")
@@ -154,6 +155,26 @@ class Settings(KnowledgeSettings):
         description="Longer messages get a polite refusal instead of an answer (a pasted log "
         "or a flood is not a question; the embedding model reads 256 tokens anyway).",
     )
+    rate_limit_user: str | None = Field(
+        default="8/minute",
+        description="Questions one person may ask (the 'limits' notation: '8/minute', "
+        "'100/hour'); past it they are asked to wait. Empty = no limit.",
+    )
+    rate_limit_channel: str | None = Field(
+        default="60/minute",
+        description="Questions one channel may ask; empty = no limit.",
+    )
+
+    @field_validator("rate_limit_user", "rate_limit_channel")
+    @classmethod
+    def _rate_limit(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:
+            parse_limit(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit such as '8/minute': {value!r}") from exc
+        return value
 
     # -- Sync and admin (knowledge.sync, bot.ops) --------------------------------------------
     sources_file: Path = Field(

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from rich.console import Console
 
 from knowledge.calibration import METHOD, SUPPORT_SOURCES, Calibration, calibrate, support_score
@@ -362,11 +364,22 @@ class KnowledgeBase:
         return self.vocabulary.unknown_terms(text)
 
     def retrieve(
-        self, query: str, *, audience: str = "public", limit: int = 10, context: str | None = None
+        self,
+        query: str,
+        *,
+        audience: str = "public",
+        limit: int = 10,
+        context: str | None = None,
+        vectors: NDArray[np.float32] | None = None,
     ) -> RetrievalResult:
-        """See :meth:`knowledge.retrieval.Retriever.retrieve` (blocking; takes :attr:`lock`)."""
+        """See :meth:`knowledge.retrieval.Retriever.retrieve` (blocking; takes :attr:`lock`
+        for the search, not for embedding the query)."""
+        if vectors is None:
+            vectors = self.embedder.embed(Retriever.query_texts(query, context))
         with self.lock:
-            return self.retriever.retrieve(query, audience=audience, limit=limit, context=context)
+            return self.retriever.retrieve(
+                query, audience=audience, limit=limit, context=context, vectors=vectors
+            )
 
     def close(self) -> None:
         """Release the Qdrant client (and the local-mode folder lock)."""

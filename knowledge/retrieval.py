@@ -236,18 +236,32 @@ class Retriever:
                 best[r.id] = max(best.get(r.id, -1.0), float(r.score))
         return [best.get(p.id) for p in points]
 
+    @staticmethod
+    def query_texts(query: str, context: str | None = None) -> list[str]:
+        """The texts :meth:`retrieve` embeds for ``query``: the query, and with ``context``
+        the context and the query together."""
+        return [query] if not context else [query, f"{context}\n{query}"]
+
     def retrieve(
-        self, query: str, *, audience: str = "public", limit: int = 10, context: str | None = None
+        self,
+        query: str,
+        *,
+        audience: str = "public",
+        limit: int = 10,
+        context: str | None = None,
+        vectors: NDArray[np.float32] | None = None,
     ) -> RetrievalResult:
         """Top ``limit`` chunks for ``query``; ``context`` (e.g. the previous user turn) joins the
         query in extra prefetches so follow-ups like "and for part-timers?" find their topic.
+        ``vectors``: the embeddings of :meth:`query_texts` when the caller has them (e.g. from
+        :class:`knowledge.batching.QueryBatcher`), shape ``(n, dim)``; else computed here.
 
         Blocking (model inference and I/O): call it from a worker thread in async code.
         """
         flt = audience_filter(audience)
         t0 = time.perf_counter()
-        texts = [query] if not context else [query, f"{context}\n{query}"]
-        dense_vecs = self.embedder.embed(texts)
+        texts = self.query_texts(query, context)
+        dense_vecs = self.embedder.embed(texts) if vectors is None else vectors
         sparse_vecs = [self.sparse.encode_query(t) for t in texts]
         t1 = time.perf_counter()
 

@@ -91,6 +91,12 @@ class KnowledgeSettings(BaseSettings):
         "(faster on CPU; see README figures); none = fp32.",
     )
     embedding_batch_size: int = Field(default=64, ge=1)
+    embedding_batch_wait_ms: float = Field(
+        default=3.0,
+        ge=0,
+        description="How long a question's embedding waits for concurrent ones to share its "
+        "model call (knowledge/batching.py).",
+    )
     embedding_threads: int = Field(
         default=0, ge=0, description="torch intra-op threads for embedding; 0 = all cores."
     )

@@ -1,0 +1,237 @@
+"""``supportbot bench --load``: concurrent questions through the core, measured.
+
+One process, the sample knowledge base in a temporary index, the configured generator. Two
+runs of :meth:`bot.service.SupportService.ask` (retrieval, the answer, storing it):
+
+* **single stream**: one question at a time;
+* **concurrent**: ``concurrency`` askers (distinct users, five channels) at once.
+
+For each: throughput (answers per second), latency p50/p95/p99 (ms), and the event loop's lag:
+a ticker sleeps 5 ms over and over and records how late it wakes (p99 and max, ms). A loop that
+blocks (model inference or I/O on it) shows here as lag of the blocking call's length. Rate
+limits are off during those runs (they would throttle the load generator). A third run, with
+the default rate limits on, has five people asking one question at a time while a sixth floods
+the bot from 20 tasks at once: the five's latency and how much of the flood was throttled. The
+targets (issue "Hardening with figures"): concurrent throughput at least 1.5x the
+single stream on a 2-core machine, with p95 at most 3x the single-stream p50.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+
+from bot.engine import SupportEngine
+from bot.evaluation.dataset import load_questions
+from bot.feedback import FeedbackStore
+from bot.ratelimit import QuestionLimiter
+from bot.service import ChatContext, SupportService
+from bot.settings import Settings
+
+TICK_S = 0.005
+CHANNELS = 5
+
+
+@dataclass(frozen=True)
+class LoadRun:
+    """One run: ``questions`` answered by ``concurrency`` askers in ``seconds``."""
+
+    concurrency: int
+    questions: int
+    seconds: float
+    throughput_qps: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    loop_lag_p99_ms: float
+    loop_lag_max_ms: float
+    errors: int
+
+
+@dataclass(frozen=True)
+class FloodRun:
+    """Five people asking one question at a time while one person floods the bot from
+    ``flood_tasks`` tasks at once, with the default rate limits on."""
+
+    flood_tasks: int
+    flood_asked: int
+    flood_throttled: int
+    others_questions: int
+    others_p50_ms: float
+    others_p95_ms: float
+    others_throttled: int
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """The runs and the ratios the targets are stated in."""
+
+    single: LoadRun
+    concurrent: LoadRun
+    speedup: float  # concurrent throughput / single-stream throughput
+    p95_over_single_p50: float
+    flood: FloodRun
+    no_flood: FloodRun  # the same five people, nobody flooding: what the flood is compared to
+    generator: str
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain dict for JSON output."""
+        return asdict(self)
+
+
+def _pct(values: list[float], q: float) -> float:
+    return round(float(np.percentile(values, q)), 1) if values else 0.0
+
+
+async def measure(
+    service: SupportService, questions: list[str], *, concurrency: int, total: int
+) -> LoadRun:
+    """Ask ``total`` questions (cycling through ``questions``) with ``concurrency`` askers."""
+    loop = asyncio.get_running_loop()
+    lags: list[float] = []
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        while not stop.is_set():
+            t = loop.time()
+            await asyncio.sleep(TICK_S)
+            lags.append(max(0.0, loop.time() - t - TICK_S) * 1000)
+
+    source = itertools.islice(itertools.cycle(questions), total)
+    latencies: list[float] = []
+    errors = 0
+
+    async def asker(n: int) -> None:
+        nonlocal errors
+        ctx = ChatContext("bench", "public", channel_id=f"C{n % CHANNELS}", user_id=f"U{n}")
+        for question in source:  # shared: each question is taken by one asker
+            t0 = time.perf_counter()
+            reply = await service.ask(question, ctx)
+            latencies.append((time.perf_counter() - t0) * 1000)
+            errors += reply.answer is None
+
+    tick = asyncio.create_task(ticker())
+    started = time.perf_counter()
+    await asyncio.gather(*(asker(n) for n in range(concurrency)))
+    seconds = time.perf_counter() - started
+    stop.set()
+    await tick
+    return LoadRun(
+        concurrency=concurrency,
+        questions=len(latencies),
+        seconds=round(seconds, 2),
+        throughput_qps=round(len(latencies) / seconds, 2),
+        p50_ms=_pct(latencies, 50),
+        p95_ms=_pct(latencies, 95),
+        p99_ms=_pct(latencies, 99),
+        loop_lag_p99_ms=_pct(lags, 99),
+        loop_lag_max_ms=round(max(lags, default=0.0), 1),
+        errors=errors,
+    )
+
+
+async def flood(
+    service: SupportService, questions: list[str], *, tasks: int = 20, per_person: int = 6
+) -> FloodRun:
+    """One person asks from ``tasks`` tasks without pause while five others ask
+    ``per_person`` questions each (within their own limit), one at a time; the others' latency
+    and refusals."""
+    done = asyncio.Event()
+    asked = throttled = 0
+    others: list[float] = []
+    others_throttled = 0
+
+    async def flooder(n: int) -> None:
+        nonlocal asked, throttled
+        ctx = ChatContext("bench", "public", channel_id="C-flood", user_id="U-flood")
+        while not done.is_set():
+            reply = await service.ask(questions[(n + asked) % len(questions)], ctx)
+            asked += 1
+            throttled += reply.answer is None
+            await asyncio.sleep(0.05)  # 20 tasks: up to 400 questions a second
+
+    async def person(n: int) -> None:
+        nonlocal others_throttled
+        ctx = ChatContext("bench", "public", channel_id=f"C{tasks}-{n}", user_id=f"U{tasks}-{n}")
+        for i in range(per_person):
+            t0 = time.perf_counter()
+            reply = await service.ask(questions[(n * per_person + i) % len(questions)], ctx)
+            others.append((time.perf_counter() - t0) * 1000)
+            others_throttled += reply.answer is None
+
+    floods = [asyncio.create_task(flooder(n)) for n in range(tasks)]
+    await asyncio.gather(*(person(n) for n in range(5)))
+    done.set()
+    await asyncio.gather(*floods)
+    return FloodRun(
+        flood_tasks=tasks,
+        flood_asked=asked,
+        flood_throttled=throttled,
+        others_questions=len(others),
+        others_p50_ms=_pct(others, 50),
+        others_p95_ms=_pct(others, 95),
+        others_throttled=others_throttled,
+    )
+
+
+def run_load(
+    docs: Path,
+    questions_file: Path,
+    settings: Settings,
+    *,
+    concurrency: int = 50,
+    total: int = 200,
+    console: Console | None = None,
+) -> LoadResult:
+    """Ingest ``docs`` into a temporary index, then measure the single stream and
+    ``concurrency`` askers (``total`` questions each run, after a warm-up)."""
+    console = console or Console()
+    questions = [q.question for q in load_questions(questions_file)]
+    with tempfile.TemporaryDirectory(prefix="supportbot-load-") as tmp:
+        bench = settings.model_copy(
+            update={"data_dir": Path(tmp), "qdrant_url": None, "collection": "load"}
+        )
+        engine = SupportEngine.from_settings(bench)
+        store = FeedbackStore(f"sqlite:///{Path(tmp) / 'feedback.db'}")
+        try:
+            with console.status("ingesting the documents…"):
+                engine.kb.ingest([docs], audience="public", progress=False)
+            service = SupportService(engine, store, max_question_chars=bench.max_question_chars)
+
+            limited = SupportService(
+                engine,
+                store,
+                limiter=QuestionLimiter(bench.rate_limit_user, bench.rate_limit_channel),
+            )
+
+            async def runs() -> tuple[LoadRun, LoadRun, FloodRun, FloodRun]:
+                await measure(service, questions, concurrency=4, total=20)  # warm-up
+                with console.status("single stream…"):
+                    single = await measure(service, questions, concurrency=1, total=total)
+                with console.status(f"{concurrency} concurrent askers…"):
+                    many = await measure(service, questions, concurrency=concurrency, total=total)
+                with console.status("five people, then five people and one flooding…"):
+                    alone = await flood(limited, questions, tasks=0)
+                    flooded = await flood(limited, questions)
+                return single, many, flooded, alone
+
+            single, many, flooded, alone = asyncio.run(runs())
+        finally:
+            store.close()
+            engine.close()
+    return LoadResult(
+        single=single,
+        concurrent=many,
+        speedup=round(many.throughput_qps / single.throughput_qps, 2),
+        p95_over_single_p50=round(many.p95_ms / single.p50_ms, 2),
+        flood=flooded,
+        no_flood=alone,
+        generator=engine.generator_name,
+    )
