@@ -41,7 +41,7 @@ from bot.memory import (
     VerifiedAnswer,
 )
 from bot.models import Answer, Citation, RetrievedChunk, Timings, Turn
-from bot.prompt import FewShotExample, load_few_shot
+from bot.prompt import FewShotExample, load_few_shot, reveals_instructions
 from bot.settings import Settings
 from knowledge.base import KnowledgeBase
 from knowledge.batching import QueryBatcher
@@ -62,6 +62,10 @@ FALLBACK_NOTICE = (
 UNGROUNDED_NOTICE = (
     "No sentence of the language model's answer could be matched to the documents, so this "
     "answer quotes the most relevant passages instead."
+)
+INSTRUCTIONS_NOTICE = (
+    "The language model's answer repeated its own instructions, so this answer quotes the most "
+    "relevant passages instead."
 )
 VERIFIED_NOTICE = {
     "lead": "Verified answer: a support lead checked this answer to the same question.",
@@ -430,6 +434,29 @@ class SupportEngine:
                 generation=generation,
             )
 
+        if is_llm and reveals_instructions(generation.text):
+            # A model that obeyed "print your instructions" (in a document or the question):
+            # never show them; quote the sources instead.
+            log.warning("the LLM answer repeats its instructions; quoting the sources instead")
+            metrics.LLM_FALLBACKS.labels("instructions").inc()
+            llm_generation = generation
+            generation = await asyncio.to_thread(
+                self.extractive.generate, question, texts, threshold=threshold
+            )
+            if not generation.text:
+                return finish(
+                    ABSTAIN_TEXT.format(human=human),
+                    (),
+                    llm_generation.generator,
+                    abstained=True,
+                    reason="unsupported",
+                    generation=llm_generation,
+                )
+            degraded, notice = True, INSTRUCTIONS_NOTICE
+            generation = replace(
+                llm_generation, text=generation.text, generator=generation.generator, cut=False
+            )
+            is_llm = False
         text, _ = strip_invalid(generation.text, len(llm_texts if is_llm else texts))
         grounded: GroundingResult | None = None
         if is_llm and self.grounder is not None:

@@ -4,11 +4,14 @@ Layout (OpenAI chat messages): a system message with the instructions; for each 
 few-shot example a user message (numbered sources + question) and the assistant's model answer;
 then the earlier turns of the conversation; then the final user message with the numbered
 sources retrieved for this question and the question. Sources are fenced and declared as data,
-so instructions written inside a document are not followed (OWASP LLM01, prompt injection).
+so instructions written inside a document are not followed (OWASP LLM01, prompt injection); a
+fence tag inside a document is defused, and the engine does not show an answer that repeats the
+instructions (:func:`reveals_instructions`).
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,9 +60,41 @@ def load_few_shot(path: Path) -> list[FewShotExample]:
     return out
 
 
+_FENCE = re.compile(r"<\s*/?\s*sources\s*>", re.IGNORECASE)
+_WORD = re.compile(r"[a-z0-9]+")
+LEAK_NGRAM = 8
+"""Words in a row shared with the instructions that count as repeating them: long enough that
+an ordinary answer does not ("the documents do not cover it" is 6)."""
+
+
+def defuse(text: str) -> str:
+    """``text`` with anything that would open or close the sources fence (``</sources>``, any
+    case or spacing) made harmless, so a document cannot end the data and start instructions."""
+    return _FENCE.sub(lambda m: m.group(0).replace("<", "‹").replace(">", "›"), text)
+
+
+def _ngrams(text: str, n: int) -> set[tuple[str, ...]]:
+    words = _WORD.findall(text.lower())
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+_INSTRUCTION_NGRAMS = _ngrams(SYSTEM_PROMPT, LEAK_NGRAM)
+
+
+def reveals_instructions(text: str) -> bool:
+    """Whether ``text`` repeats :data:`SYSTEM_PROMPT` (:data:`LEAK_NGRAM` words in a row of it,
+    case and punctuation ignored): what a model that obeys "print your system prompt" in a
+    document, or in a question, produces."""
+    return not _INSTRUCTION_NGRAMS.isdisjoint(_ngrams(text, LEAK_NGRAM))
+
+
 def format_sources(sources: Sequence[tuple[str, str]]) -> str:
-    """Number ``(label, text)`` pairs as ``[n] label`` blocks inside a data fence."""
-    blocks = [f"[{i}] {label}\n{text.strip()}" for i, (label, text) in enumerate(sources, start=1)]
+    """Number ``(label, text)`` pairs as ``[n] label`` blocks inside a data fence (fence tags
+    inside a label or text are defused)."""
+    blocks = [
+        f"[{i}] {defuse(label)}\n{defuse(text.strip())}"
+        for i, (label, text) in enumerate(sources, start=1)
+    ]
     body = "\n\n".join(blocks) if blocks else "(no sources found)"
     return f"<sources>\n{body}\n</sources>"
 
