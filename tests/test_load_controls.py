@@ -111,3 +111,17 @@ def test_rate_limit_settings_are_checked(tmp_path: Path, store: FeedbackStore) -
     service = SupportService.from_settings(CountingEngine(), store, settings)
     assert service.limiter is not None and service.limiter.per_channel is None
     assert str(service.limiter.per_user) == str(QuestionLimiter("2/minute", None).per_user)
+
+
+async def test_the_load_bench_measures_and_the_flood_is_throttled(
+    kb_engine: SupportEngine, store: FeedbackStore
+) -> None:
+    from bot.load_bench import flood, measure
+
+    run = await measure(SupportService(kb_engine, store), [PUBLIC_QUESTION], concurrency=3, total=6)
+    assert (run.questions, run.errors, run.concurrency) == (6, 0, 3)
+    assert run.throughput_qps > 0 and run.p50_ms <= run.p95_ms <= run.p99_ms
+    limited = SupportService(kb_engine, store, limiter=QuestionLimiter("2/minute", None))
+    flooded = await flood(limited, [PUBLIC_QUESTION], tasks=2, per_person=2)
+    assert flooded.flood_throttled > 0 and flooded.flood_asked > flooded.flood_throttled
+    assert flooded.others_questions == 10 and flooded.others_throttled == 0
