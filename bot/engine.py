@@ -434,16 +434,15 @@ class SupportEngine:
                 generation=generation,
             )
 
-        if is_llm and reveals_instructions(generation.text):
-            # A model that obeyed "print your instructions" (in a document or the question):
-            # never show them; quote the sources instead.
-            log.warning("the LLM answer repeats its instructions; quoting the sources instead")
-            metrics.LLM_FALLBACKS.labels("instructions").inc()
-            llm_generation = generation
-            generation = await asyncio.to_thread(
+        async def quote_instead(
+            llm_generation: Generation, grounded: GroundingResult | None = None
+        ) -> Generation | Answer:
+            """The extractive answer in place of the model's (its name and token counts stay
+            on record), or the abstention when no passage answers."""
+            quoted = await asyncio.to_thread(
                 self.extractive.generate, question, texts, threshold=threshold
             )
-            if not generation.text:
+            if not quoted.text:
                 return finish(
                     ABSTAIN_TEXT.format(human=human),
                     (),
@@ -451,12 +450,19 @@ class SupportEngine:
                     abstained=True,
                     reason="unsupported",
                     generation=llm_generation,
+                    grounded=grounded,
                 )
-            degraded, notice = True, INSTRUCTIONS_NOTICE
-            generation = replace(
-                llm_generation, text=generation.text, generator=generation.generator, cut=False
-            )
-            is_llm = False
+            return replace(llm_generation, text=quoted.text, generator=quoted.generator, cut=False)
+
+        if is_llm and reveals_instructions(generation.text):
+            # A model that obeyed "print your instructions" (in a document or the question):
+            # never show them; quote the sources instead.
+            log.warning("the LLM answer repeats its instructions; quoting the sources instead")
+            metrics.LLM_FALLBACKS.labels("instructions").inc()
+            quoted = await quote_instead(generation)
+            if isinstance(quoted, Answer):
+                return quoted
+            generation, degraded, notice, is_llm = quoted, True, INSTRUCTIONS_NOTICE, False
         text, _ = strip_invalid(generation.text, len(llm_texts if is_llm else texts))
         grounded: GroundingResult | None = None
         if is_llm and self.grounder is not None:
@@ -469,26 +475,12 @@ class SupportEngine:
             )
             if grounded.nothing_supported:
                 # Nothing the model said can be matched to a source: quote the sources instead.
-                llm_generation = generation
-                generation = await asyncio.to_thread(
-                    self.extractive.generate, question, texts, threshold=threshold
-                )
-                if not generation.text:
-                    return finish(
-                        ABSTAIN_TEXT.format(human=human),
-                        (),
-                        llm_generation.generator,
-                        abstained=True,
-                        reason="unsupported",
-                        generation=llm_generation,
-                        grounded=grounded,
-                    )
+                quoted = await quote_instead(generation, grounded)
+                if isinstance(quoted, Answer):
+                    return quoted
+                generation = quoted
                 text, degraded, notice = generation.text, True, UNGROUNDED_NOTICE
                 metrics.LLM_FALLBACKS.labels("ungrounded").inc()
-                # The quotes answer; the model's name and token counts stay on record.
-                generation = replace(
-                    llm_generation, text=generation.text, generator=generation.generator, cut=False
-                )
             else:
                 text = grounded.text
         numbers = cited_numbers(text)

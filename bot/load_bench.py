@@ -86,24 +86,52 @@ class LoadResult:
         return asdict(self)
 
 
-def _pct(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile of ``values`` (numpy's linear interpolation), rounded to 0.1;
+    0 for no values."""
     return round(float(np.percentile(values, q)), 1) if values else 0.0
+
+
+class LoopLag:
+    """How late the running event loop wakes from :data:`TICK_S` sleeps, in milliseconds, while
+    the ``async with`` block runs: a loop blocked for *t* shows a lag of about *t*."""
+
+    def __init__(self) -> None:
+        self.lags: list[float] = []
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> LoopLag:
+        self._task = asyncio.create_task(self._tick())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._stop.is_set():
+            t = loop.time()
+            await asyncio.sleep(TICK_S)
+            self.lags.append(max(0.0, loop.time() - t - TICK_S) * 1000)
+
+    @property
+    def p99_ms(self) -> float:
+        """99th percentile of the lags."""
+        return percentile(self.lags, 99)
+
+    @property
+    def max_ms(self) -> float:
+        """The largest lag."""
+        return round(max(self.lags, default=0.0), 1)
 
 
 async def measure(
     service: SupportService, questions: list[str], *, concurrency: int, total: int
 ) -> LoadRun:
     """Ask ``total`` questions (cycling through ``questions``) with ``concurrency`` askers."""
-    loop = asyncio.get_running_loop()
-    lags: list[float] = []
-    stop = asyncio.Event()
-
-    async def ticker() -> None:
-        while not stop.is_set():
-            t = loop.time()
-            await asyncio.sleep(TICK_S)
-            lags.append(max(0.0, loop.time() - t - TICK_S) * 1000)
-
     source = itertools.islice(itertools.cycle(questions), total)
     latencies: list[float] = []
     errors = 0
@@ -117,22 +145,20 @@ async def measure(
             latencies.append((time.perf_counter() - t0) * 1000)
             errors += reply.answer is None
 
-    tick = asyncio.create_task(ticker())
-    started = time.perf_counter()
-    await asyncio.gather(*(asker(n) for n in range(concurrency)))
-    seconds = time.perf_counter() - started
-    stop.set()
-    await tick
+    async with LoopLag() as lag:
+        started = time.perf_counter()
+        await asyncio.gather(*(asker(n) for n in range(concurrency)))
+        seconds = time.perf_counter() - started
     return LoadRun(
         concurrency=concurrency,
         questions=len(latencies),
         seconds=round(seconds, 2),
         throughput_qps=round(len(latencies) / seconds, 2),
-        p50_ms=_pct(latencies, 50),
-        p95_ms=_pct(latencies, 95),
-        p99_ms=_pct(latencies, 99),
-        loop_lag_p99_ms=_pct(lags, 99),
-        loop_lag_max_ms=round(max(lags, default=0.0), 1),
+        p50_ms=percentile(latencies, 50),
+        p95_ms=percentile(latencies, 95),
+        p99_ms=percentile(latencies, 99),
+        loop_lag_p99_ms=lag.p99_ms,
+        loop_lag_max_ms=lag.max_ms,
         errors=errors,
     )
 
@@ -175,8 +201,8 @@ async def flood(
         flood_asked=asked,
         flood_throttled=throttled,
         others_questions=len(others),
-        others_p50_ms=_pct(others, 50),
-        others_p95_ms=_pct(others, 95),
+        others_p50_ms=percentile(others, 50),
+        others_p95_ms=percentile(others, 95),
         others_throttled=others_throttled,
     )
 

@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import SecretStr
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,16 +45,11 @@ from fake_slack import (  # noqa: E402
 from bot.engine import SupportEngine  # noqa: E402
 from bot.evaluation.dataset import load_questions  # noqa: E402
 from bot.feedback import FeedbackStore  # noqa: E402
+from bot.load_bench import LoopLag, percentile  # noqa: E402
 from bot.platforms.slack import SlackBot  # noqa: E402
 from bot.platforms.slack.runner import EVENTS_PATH  # noqa: E402
 from bot.service import SupportService  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-
-TICK_S = 0.005
-
-
-def _pct(values: list[float], q: float) -> float:
-    return round(float(np.percentile(values, q)), 1) if values else 0.0
 
 
 async def run(
@@ -73,16 +67,6 @@ async def run(
         return result
 
     _API_HANDLERS["chat.postMessage"] = post_message
-    loop = asyncio.get_running_loop()
-    lags: list[float] = []
-    stop = asyncio.Event()
-
-    async def ticker() -> None:
-        while not stop.is_set():
-            t = loop.time()
-            await asyncio.sleep(TICK_S)
-            lags.append(max(0.0, loop.time() - t - TICK_S) * 1000)
-
     source = itertools.islice(itertools.cycle(questions), total)
     acks: list[float] = []
     answers: list[float] = []
@@ -107,15 +91,13 @@ async def run(
             answers.append((time.perf_counter() - t0) * 1000)
             failures += delivery.status != 200
 
-    tick = asyncio.create_task(ticker())
-    started = time.perf_counter()
     try:
-        await asyncio.gather(*(asker(n) for n in range(concurrency)))
+        async with LoopLag() as lag:
+            started = time.perf_counter()
+            await asyncio.gather(*(asker(n) for n in range(concurrency)))
+            seconds = time.perf_counter() - started
     finally:
         _API_HANDLERS["chat.postMessage"] = original
-    seconds = time.perf_counter() - started
-    stop.set()
-    await tick
     return {
         "concurrency": concurrency,
         "questions": total,
@@ -123,14 +105,14 @@ async def run(
         "failures": failures,
         "seconds": round(seconds, 2),
         "throughput_qps": round(len(answers) / seconds, 2),
-        "ack_p50_ms": _pct(acks, 50),
-        "ack_p99_ms": _pct(acks, 99),
+        "ack_p50_ms": percentile(acks, 50),
+        "ack_p99_ms": percentile(acks, 99),
         "ack_max_ms": round(max(acks, default=0.0), 1),
-        "answer_p50_ms": _pct(answers, 50),
-        "answer_p95_ms": _pct(answers, 95),
-        "answer_p99_ms": _pct(answers, 99),
-        "loop_lag_p99_ms": _pct(lags, 99),
-        "loop_lag_max_ms": round(max(lags, default=0.0), 1),
+        "answer_p50_ms": percentile(answers, 50),
+        "answer_p95_ms": percentile(answers, 95),
+        "answer_p99_ms": percentile(answers, 99),
+        "loop_lag_p99_ms": lag.p99_ms,
+        "loop_lag_max_ms": lag.max_ms,
     }
 
 

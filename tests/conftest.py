@@ -50,6 +50,19 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
     return Settings(data_dir=data_dir, _env_file=None, **overrides)  # type: ignore[call-arg]
 
 
+def engine_over(
+    tmp_path_factory: pytest.TempPathFactory, documents: dict[str, str], audience: str = "public"
+) -> SupportEngine:
+    """A real engine of its own over ``documents`` (file name -> text), ingested for
+    ``audience``; the caller closes it."""
+    docs = tmp_path_factory.mktemp("docs")
+    for name, text in documents.items():
+        (docs / name).write_text(text)
+    engine = SupportEngine.from_settings(make_settings(tmp_path_factory.mktemp("data")))
+    engine.kb.ingest([docs], audience=audience, progress=False)
+    return engine
+
+
 @pytest.fixture(scope="session")
 def kb_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings whose data_dir is a fresh temporary folder."""

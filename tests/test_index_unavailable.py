@@ -25,7 +25,7 @@ from bot.health import Readiness
 from bot.service import INDEX_UNAVAILABLE_MESSAGE, ChatContext, SupportService
 from knowledge.base import KnowledgeBase
 from knowledge.index import IndexUnavailableError, index_unreachable, open_client
-from tests.conftest import make_settings
+from tests.conftest import engine_over, make_settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 TIMEOUT_S = 1
@@ -82,10 +82,7 @@ def refused_url() -> str:
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SupportEngine]:
-    docs = tmp_path_factory.mktemp("docs")
-    (docs / "parking.md").write_text(DOC)
-    engine = SupportEngine.from_settings(make_settings(tmp_path_factory.mktemp("data")))
-    engine.kb.ingest([docs], audience="public", progress=False)
+    engine = engine_over(tmp_path_factory, {"parking.md": DOC})
     yield engine
     engine.close()
 

@@ -17,7 +17,7 @@ from discord_harness import EngineSpy, World, make_service, reply_to, running_bo
 from fake_discord import Call
 
 from bot.engine import SupportEngine
-from tests.conftest import make_settings
+from tests.conftest import engine_over
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 ANNOUNCEMENTS = """# Office announcements
@@ -36,10 +36,7 @@ SENDS = ("messages", "callback", "webhooks")  # path parts of calls that carry m
 @pytest.fixture(scope="module")
 def hostile_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SupportEngine]:
     """An engine over the announcements document only."""
-    docs = tmp_path_factory.mktemp("hostile-docs")
-    (docs / "announcements.md").write_text(ANNOUNCEMENTS)
-    engine = SupportEngine.from_settings(make_settings(tmp_path_factory.mktemp("hostile-data")))
-    engine.kb.ingest([docs], audience="public", progress=False)
+    engine = engine_over(tmp_path_factory, {"announcements.md": ANNOUNCEMENTS})
     yield engine
     engine.close()
 

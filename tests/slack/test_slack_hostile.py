@@ -15,7 +15,7 @@ from slack_harness import MakeHarness, all_text
 
 from bot.engine import SupportEngine
 from bot.service import TOO_LONG_MESSAGE
-from tests.conftest import make_settings
+from tests.conftest import engine_over
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 CHANNEL = "C0SUPPORT"
@@ -39,10 +39,7 @@ PINGS = ("<!channel>", "<!here>", "<!everyone>", "<!subteam", "<@U0ADMIN", "<@U0
 @pytest.fixture(scope="module")
 def slack_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SupportEngine]:
     """Overrides the shared engine: one over the announcements document."""
-    docs = tmp_path_factory.mktemp("hostile-docs")
-    (docs / "announcements.md").write_text(ANNOUNCEMENTS)
-    engine = SupportEngine.from_settings(make_settings(tmp_path_factory.mktemp("hostile-data")))
-    engine.kb.ingest([docs], audience="public", progress=False)
+    engine = engine_over(tmp_path_factory, {"announcements.md": ANNOUNCEMENTS})
     yield engine
     engine.close()
 
