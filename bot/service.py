@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+EMPTY_QUESTION_MESSAGE = (
+    "I didn't catch a question in that message. Please type your question in words."
+)
 TOO_LONG_MESSAGE = (
     "That message is too long for me ({length:,} characters; I read questions of up to "
     "{limit:,}). Please ask it in a few sentences, or ask {human}."
@@ -186,6 +189,9 @@ class SupportService:
         self, question: str, ctx: ChatContext, history: Sequence[Turn], on_text: OnText | None
     ) -> Reply:
         question = clean_question(question)
+        if not question:  # only control or invisible characters were sent
+            metrics.record_refusal(ctx.platform)
+            return Reply(None, None, EMPTY_QUESTION_MESSAGE)
         if len(question) > self.max_question_chars:
             log.info("declined a %d-character message in %s", len(question), ctx.channel_id)
             metrics.record_refusal(ctx.platform)

@@ -7,11 +7,14 @@ The engine here answers from one document written to tempt the bot into pinging:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
 from fake_slack import BOT_USER_ID, event_callback
-from slack_harness import MakeHarness, all_text
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from slack_harness import Harness, MakeHarness, all_text
 
 from bot.engine import SupportEngine
 from bot.service import TOO_LONG_MESSAGE
@@ -79,3 +82,56 @@ async def test_floods_and_invisible_characters_get_a_clear_reply(
     if expected == "too long for me":
         assert h.engine.calls == []  # declined before retrieval
         assert TOO_LONG_MESSAGE.split("(")[0] in all_text(post)
+
+
+PIECES = (
+    "<!channel>",
+    "<!here>",
+    "<@U0BOSS>",
+    "<!subteam^S0123|@oncall>",
+    "@everyone",
+    "fire drills",
+    "\x00\x07\x1b[31m",
+    "\u200b\u202e\u2066\ufeff",
+    "Что такое",
+    "火災訓練",
+    "مرحبا",
+    "&lt;&amp;&gt;",
+    "*_~`",
+)
+_FUZZ_BOTS: dict[int, Harness] = {}
+hostile_text = st.lists(
+    st.one_of(st.sampled_from(PIECES), st.text(max_size=30)), min_size=1, max_size=10
+).map("".join)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(text=hostile_text)
+@example(text="\u200b\u202e\u2066\ufeff")  # nothing left once cleaned
+@example(text="\x00\x07")
+async def test_fuzzed_messages_get_a_reply_that_pings_nobody(
+    make_harness: MakeHarness, caplog: pytest.LogCaptureFixture, text: str
+) -> None:
+    """Hypothesis over the message handler: whatever follows the mention, through signed HTTP
+    events, the bot replies in the thread without an error, and the reply pings nobody."""
+    h = _FUZZ_BOTS.get(id(make_harness))  # one bot for all the examples of a run
+    if h is None:
+        h = _FUZZ_BOTS[id(make_harness)] = await make_harness(
+            "http", slack_audiences={CHANNEL: "public"}
+        )
+    caplog.clear()
+    message = h.fake.post_user_message(CHANNEL, f"<@{BOT_USER_ID}> {text}", user="U1")
+    await h.deliver(event_callback(dict(message, type="app_mention")))
+    post = await h.fake.wait_for_call(
+        "chat.postMessage", channel=CHANNEL, thread_ts=message["ts"], within=10
+    )
+    shown = all_text(post)
+    assert shown.strip()
+    for ping in PINGS:
+        assert ping not in shown, (ping, text)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
