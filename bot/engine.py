@@ -369,14 +369,27 @@ class SupportEngine:
             )
 
         human = self.settings.human_contact
-        if decision.abstain:
+
+        def abstain(
+            generator: str,
+            reason: abstention.Reason | None,
+            generation: Generation | None = None,
+            grounded: GroundingResult | None = None,
+        ) -> Answer:
+            """The abstention answer: no sources, and who to ask instead."""
+            text = ABSTAIN_TEXT.format(human=human)
             return finish(
-                ABSTAIN_TEXT.format(human=human),
+                text,
                 (),
-                "abstention",
+                generator,
                 abstained=True,
-                reason=decision.reason,
+                reason=reason,
+                generation=generation,
+                grounded=grounded,
             )
+
+        if decision.abstain:
+            return abstain("abstention", decision.reason)
 
         texts = [
             SourceText(i, h.chunk.label, h.chunk.text, h.support)
@@ -415,24 +428,11 @@ class SupportEngine:
                 self.extractive.generate, question, texts, threshold=threshold
             )
         if not generation.text:
-            return finish(
-                ABSTAIN_TEXT.format(human=human),
-                (),
-                "abstention",
-                abstained=True,
-                reason="low_support",
-            )
+            return abstain("abstention", "low_support")
         is_llm = generation.generator != self.extractive.name
         if is_llm and abstention.says_not_covered(generation.text):
             # The model itself says the sources do not answer: the same abstention as ours.
-            return finish(
-                ABSTAIN_TEXT.format(human=human),
-                (),
-                generation.generator,
-                abstained=True,
-                reason="not_covered",
-                generation=generation,
-            )
+            return abstain(generation.generator, "not_covered", generation=generation)
 
         async def quote_instead(
             llm_generation: Generation, grounded: GroundingResult | None = None
@@ -443,12 +443,9 @@ class SupportEngine:
                 self.extractive.generate, question, texts, threshold=threshold
             )
             if not quoted.text:
-                return finish(
-                    ABSTAIN_TEXT.format(human=human),
-                    (),
+                return abstain(
                     llm_generation.generator,
-                    abstained=True,
-                    reason="unsupported",
+                    "unsupported",
                     generation=llm_generation,
                     grounded=grounded,
                 )
