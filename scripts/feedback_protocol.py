@@ -2,7 +2,7 @@
 
 Usage: ``.venv/bin/python scripts/feedback_protocol.py [--seed 7] [--correction-share 0.5]
 [--boost 0,0.25,0.5,1] [--min-similarity 0.85] [--bootstrap 2000]
-[--datasets samples/devsets.toml] [--json FILE]``
+[--tune-epochs N] [--datasets samples/devsets.toml] [--json FILE]``
 """
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from rich.console import Console
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bot.evaluation.dataset import load_questions  # noqa: E402
-from bot.evaluation.feedback_protocol import METRICS, run_set  # noqa: E402
+from bot.evaluation.feedback_protocol import render_result, run_set  # noqa: E402
 from bot.evaluation.runner import load_dataset_file  # noqa: E402
 
 
@@ -34,6 +36,12 @@ def main() -> None:
     )
     parser.add_argument("--min-similarity", type=float, default=0.85)
     parser.add_argument("--bootstrap", type=int, default=2000)
+    parser.add_argument(
+        "--tune-epochs",
+        type=int,
+        help="also fine-tune the embedding model on the verified answers for this many epochs "
+        "and evaluate the test half in an index built with it (step 5)",
+    )
     parser.add_argument("--datasets", type=Path, default=REPO / "samples" / "devsets.toml")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
@@ -51,29 +59,13 @@ def main() -> None:
                     boosts=args.boost,
                     min_similarity=args.min_similarity,
                     bootstrap=args.bootstrap,
+                    tune_epochs=args.tune_epochs,
                 )
             )
         )
+    console = Console()
     for r in results:
-        print(f"\n{r.name}: feedback half {r.feedback}, test half {r.test}")
-        print(
-            f"  feedback: {r.up} 👍, {r.down} 👎, {r.corrected} corrected by the lead; "
-            f"{r.verified} verified answers in the memory"
-        )
-        for strength, figures in r.test_after.items():
-            print(f"  test half, feedback_boost {strength}:")
-            for m in METRICS:
-                d, lo, hi = r.test_diff[strength][m]
-                print(
-                    f"    {m:12s} {r.test_before[m]:.3f} → {figures[m]:.3f}  "
-                    f"(Δ {d:+.3f}, 95% CI [{lo:+.3f}, {hi:+.3f}])"
-                )
-        print(f"  test half questions served a verified answer: {r.test_served}")
-        hit = r.repeats_served_citation_hit
-        print(
-            f"  repeats: verified answer served {r.repeats_served:.3f}; citation hit of those "
-            f"{'–' if hit is None else f'{hit:.3f}'}; of all repeats {r.repeats_citation_hit:.3f}"
-        )
+        render_result(r, console)
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
 

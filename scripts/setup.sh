@@ -11,4 +11,4 @@ fi
 if ! python -c "import torch" 2>/dev/null; then
   pip install --quiet "torch==2.13.0"
 fi
-pip install --quiet -e ".[dev,postgres]"
+pip install --quiet -e ".[dev,postgres,tune]"

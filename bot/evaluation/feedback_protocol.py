@@ -13,6 +13,10 @@ For one labelled set, in a fresh temporary index and database (:func:`run_set`):
    paired-bootstrap 95% interval of each difference (resampling questions).
 4. Ask the feedback half again (exact repeats): how often a verified answer is served, and the
    citation hit of the answers given.
+5. With ``tune_epochs`` set, retriever adaptation (:mod:`bot.tuning`): fine-tune the embedding
+   model on the verified answers of step 2, ingest the documents again with it in a second
+   index, and evaluate the test half there (key ``"tuned"`` of the step-3 figures; the answer
+   memory and the links are not loaded in that index, so the difference is the model's alone).
 
 ``scripts/feedback_protocol.py`` runs it on the dev sets; ``tests/test_feedback_protocol.py``
 runs a small version. Dynamic few-shot needs an LLM and is not measured here.
@@ -28,6 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
 from bot.engine import SupportEngine
 from bot.evaluation.dataset import EvalQuestion
@@ -40,6 +47,7 @@ from bot.feedback import FeedbackStore
 from bot.models import Answer
 from bot.ops import MemoryRefresher
 from bot.settings import Settings
+from bot.tuning import TuneReport, training_questions, tune
 from knowledge.chunking import Chunk
 
 METRICS = ("hit@5", "mrr@10", "citation_hit")
@@ -79,12 +87,51 @@ class SetResult:
     corrected: int
     verified: int
     test_before: dict[str, float]
-    test_after: dict[str, dict[str, float]]  # by boost strength
+    test_after: dict[str, dict[str, float]]  # by boost strength, and "tuned"
     test_diff: dict[str, dict[str, tuple[float, float, float]]]
     test_served: int
     repeats_served: float
     repeats_served_citation_hit: float | None
     repeats_citation_hit: float
+    tune_seconds: float | None = None
+    tune_rows: int | None = None
+
+
+async def _tuned_scores(
+    store: FeedbackStore,
+    chunks: list[Chunk],
+    base_model: str,
+    docs: Path,
+    test: Sequence[EvalQuestion],
+    tmp: Path,
+    *,
+    epochs: int,
+    progress: bool,
+) -> tuple[list[dict[str, float]], TuneReport]:
+    """Step 5: tune on the verified answers (all of them: the test half is the held-out set),
+    re-ingest ``docs`` with the tuned model, and score the test half."""
+    questions = await training_questions(store, min_up_votes=1)
+    model_dir = tmp / "tuned-model"
+    report = await asyncio.to_thread(
+        tune,
+        questions,
+        chunks,
+        base_model=base_model,
+        out=model_dir,
+        epochs=epochs,
+        holdout=0.0,
+        progress=progress,
+    )
+    tuned_settings = Settings(  # type: ignore[call-arg]
+        data_dir=tmp / "tuned-index", embedding_model=str(model_dir), _env_file=None
+    )
+    engine = await asyncio.to_thread(SupportEngine.from_settings, tuned_settings)
+    try:
+        await asyncio.to_thread(engine.kb.ingest, [docs], audience="internal", progress=progress)
+        figures = [scores(await engine.answer(q.question, audience="internal"), q) for q in test]
+        return figures, report
+    finally:
+        await engine.aclose()
 
 
 async def run_set(
@@ -97,10 +144,11 @@ async def run_set(
     boosts: Sequence[float] = (0.0, 0.25, 0.5, 1.0),
     min_similarity: float = 0.85,
     bootstrap: int = 2000,
+    tune_epochs: int | None = None,
     progress: bool = True,
 ) -> SetResult:
-    """Steps 1 to 4 on one set (answerable questions with gold sources), in a temporary
-    folder; see the module docstring."""
+    """Steps 1 to 4 (and 5 with ``tune_epochs``) on one set (answerable questions with gold
+    sources), in a temporary folder; see the module docstring."""
     tmp = Path(tempfile.mkdtemp(prefix=f"supportbot-protocol-{name}-"))
     settings = Settings(data_dir=tmp, _env_file=None)  # type: ignore[call-arg]
     engine = await asyncio.to_thread(SupportEngine.from_settings, settings)
@@ -161,6 +209,20 @@ async def run_set(
             for a, q in zip(repeats, feedback, strict=True)
             if a.generator == "verified"
         ]
+
+        # 5. Retriever adaptation: a model tuned on the verified answers, in its own index.
+        tuned: TuneReport | None = None
+        if tune_epochs is not None:
+            after["tuned"], tuned = await _tuned_scores(
+                store,
+                chunks,
+                settings.embedding_model,
+                docs,
+                test,
+                tmp,
+                epochs=tune_epochs,
+                progress=progress,
+            )
         return SetResult(
             name=name,
             feedback=len(feedback),
@@ -188,7 +250,43 @@ async def run_set(
                     [scores(a, q)["citation_hit"] for a, q in zip(repeats, feedback, strict=True)]
                 )
             ),
+            tune_seconds=tuned.seconds if tuned else None,
+            tune_rows=tuned.triples if tuned else None,
         )
     finally:
         store.close()
         await engine.aclose()
+
+
+def render_result(r: SetResult, console: Console) -> None:
+    """Print one set's protocol figures: the feedback given, a table of the test half before
+    → after for each mechanism (Δ with its 95% interval), and the repeats."""
+    console.print(
+        f"\n[bold]{escape(r.name)}[/]: feedback half {r.feedback}, test half {r.test}; "
+        f"{r.up} 👍, {r.down} 👎, {r.corrected} corrected by the lead; "
+        f"{r.verified} verified answers in the memory"
+    )
+    table = Table(title=f"{r.name}: test half, before → after feedback", title_justify="left")
+    table.add_column("mechanism")
+    for m in METRICS:
+        table.add_column(m, justify="right")
+    for key, figures in r.test_after.items():
+        label = "tuned embedding model" if key == "tuned" else f"memory, feedback_boost {key}"
+        cells = []
+        for m in METRICS:
+            d, lo, hi = r.test_diff[key][m]
+            cells.append(
+                f"{r.test_before[m]:.3f} → {figures[m]:.3f}\nΔ {d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+            )
+        table.add_row(label, *cells)
+    console.print(table)
+    if r.tune_seconds is not None:
+        console.print(
+            f"  tuned embedding model: {r.tune_rows} training rows, {r.tune_seconds:.0f} s"
+        )
+    console.print(f"  test-half questions served a verified answer: {r.test_served}")
+    hit = r.repeats_served_citation_hit
+    console.print(
+        f"  repeats: verified answer served {r.repeats_served:.3f}; citation hit of those "
+        f"{'–' if hit is None else f'{hit:.3f}'}; of all repeats {r.repeats_citation_hit:.3f}"
+    )
