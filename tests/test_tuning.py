@@ -5,6 +5,7 @@ held-out questions."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -178,3 +179,35 @@ def test_the_tune_command_without_verified_answers_fails_with_one_line(
     assert result.exit_code == 1
     assert "No verified answer cites a chunk" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_tune_command_writes_a_model_from_the_verified_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command as a lead would run it: verified answers in the configured database, the
+    index in data_dir, a model folder written and named in the output."""
+    monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    settings = make_settings(tmp_path)
+    engine = SupportEngine.from_settings(settings)
+    store = FeedbackStore.from_settings(settings)
+
+    async def verify() -> None:
+        for q, _ in QUESTIONS[:6]:
+            answer_id = await store.record_answer(await engine.answer(q, audience="internal"))
+            await store.curate(answer_id, "verified", reviewer="lead")
+
+    try:
+        engine.kb.ingest([TESTS / "data" / "office"], audience="internal", progress=False)
+        asyncio.run(verify())
+    finally:
+        store.close()
+        engine.close()
+    out = tmp_path / "tuned"
+    args = ["tune", "--epochs", "1", "--holdout", "0", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "6 verified questions" in result.output
+    assert "no before/after report" in result.output  # nothing held out
+    assert f"SUPPORTBOT_EMBEDDING_MODEL={out}" in result.output.replace("\n", "")
+    assert Embedder(str(out)).dim == 384
