@@ -36,6 +36,19 @@ SHARED = TESTS.parent.parent / "shared" / "data" / "contoso_hr_benefits"
 # Questions the tiny knowledge base answers, by audience.
 PUBLIC_QUESTION = "How many days do I have to return an item for a refund?"
 INTERNAL_QUESTION = "What is the salary band for a senior support engineer?"
+# Questions about tests/data/office, each with the document that answers it.
+OFFICE_QUESTIONS = [
+    ("How many days of paid annual leave do full-time employees get?", "leave.md"),
+    ("How far in advance must leave requests go to my manager?", "leave.md"),
+    ("What discount do employees get in the staff canteen?", "lunch.md"),
+    ("When is the canteen open?", "lunch.md"),
+    ("Where can employees park their cars?", "parking.md"),
+    ("Where do visitors park?", "parking.md"),
+    ("What should I do if I lose my access badge?", "security.md"),
+    ("Where is the fire assembly point?", "security.md"),
+    ("How often are laptops replaced?", "laptops.md"),
+    ("Whom do I tell about a stolen laptop?", "laptops.md"),
+]
 
 
 def free_port() -> int:

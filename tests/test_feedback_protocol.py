@@ -14,20 +14,8 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.evaluation.dataset import EvalQuestion
 from bot.evaluation.feedback_protocol import METRICS, run_set
+from tests.conftest import OFFICE_QUESTIONS as QUESTIONS
 from tests.conftest import TESTS
-
-QUESTIONS = [
-    ("How many days of paid annual leave do full-time employees get?", "leave.md"),
-    ("How far in advance must leave requests go to my manager?", "leave.md"),
-    ("What discount do employees get in the staff canteen?", "lunch.md"),
-    ("When is the canteen open?", "lunch.md"),
-    ("Where can employees park their cars?", "parking.md"),
-    ("Where do visitors park?", "parking.md"),
-    ("What should I do if I lose my access badge?", "security.md"),
-    ("Where is the fire assembly point?", "security.md"),
-    ("How often are laptops replaced?", "laptops.md"),
-    ("Whom do I tell about a stolen laptop?", "laptops.md"),
-]
 
 
 async def test_a_small_feedback_protocol_run() -> None:

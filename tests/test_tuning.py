@@ -19,21 +19,8 @@ from bot.feedback import FeedbackStore
 from bot.tuning import TrainingQuestion, TuningError, hard_negatives, training_questions, tune
 from knowledge.chunking import Chunk
 from knowledge.embedding import Embedder
+from tests.conftest import OFFICE_QUESTIONS as QUESTIONS
 from tests.conftest import TESTS, make_settings
-
-# Office questions with the document whose chunks answer them.
-QUESTIONS = [
-    ("How many days of paid annual leave do full-time employees get?", "leave.md"),
-    ("How far in advance must leave requests go to my manager?", "leave.md"),
-    ("What discount do employees get in the staff canteen?", "lunch.md"),
-    ("When is the canteen open?", "lunch.md"),
-    ("Where can employees park their cars?", "parking.md"),
-    ("Where do visitors park?", "parking.md"),
-    ("What should I do if I lose my access badge?", "security.md"),
-    ("Where is the fire assembly point?", "security.md"),
-    ("How often are laptops replaced?", "laptops.md"),
-    ("Whom do I tell about a stolen laptop?", "laptops.md"),
-]
 
 
 @pytest.fixture(scope="module")

@@ -18,14 +18,18 @@ For one labelled set, in a fresh temporary index and database (:func:`run_set`):
    index, and evaluate the test half there (key ``"tuned"`` of the step-3 figures; the answer
    memory and the links are not loaded in that index, so the difference is the model's alone).
 
-``scripts/feedback_protocol.py`` runs it on the dev sets; ``tests/test_feedback_protocol.py``
-runs a small version. Dynamic few-shot needs an LLM and is not measured here.
+``supportbot eval --feedback-protocol [--tune-epochs N]`` runs it on the dev sets (or any
+labelled set), ``scripts/feedback_protocol.py`` with the finer options (boost strengths, the
+correction share); ``tests/test_feedback_protocol.py`` runs a small version. The temporary
+folder (indexes, database, tuned model) is removed at the end. Dynamic few-shot needs an LLM
+and is not measured here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -256,6 +260,7 @@ async def run_set(
     finally:
         store.close()
         await engine.aclose()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def render_result(r: SetResult, console: Console) -> None:
