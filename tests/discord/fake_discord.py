@@ -52,6 +52,74 @@ def snowflake() -> int:
     return next(_ids)
 
 
+# Message limits (https://discord.com/developers/docs/resources/message#create-message and
+# .../resources/message#embed-object-embed-limits): Discord answers 400 "Invalid Form Body"
+# (code 50035) to a message over any of them, and 50006 to one with nothing to show.
+CONTENT_MAX, EMBEDS_MAX, EMBED_TOTAL_MAX, FIELDS_MAX = 2000, 10, 6000, 25
+EMBED_TEXT_MAX = {"title": 256, "description": 4096}
+FIELD_TEXT_MAX = {"name": 256, "value": 1024}
+
+
+def message_limit_errors(body: Any, *, partial: bool = False) -> list[str]:
+    """What Discord would refuse in a message payload (create, edit, callback data or
+    follow-up): one line per broken limit, empty when the payload is valid. ``partial`` is an
+    edit, which may leave out content and embeds."""
+    if not isinstance(body, dict):
+        return []
+    errors = []
+    content = body.get("content") or ""
+    embeds = body.get("embeds") or []
+    if len(content) > CONTENT_MAX:
+        errors.append(f"content: {len(content)} > {CONTENT_MAX} characters")
+    if len(embeds) > EMBEDS_MAX:
+        errors.append(f"embeds: {len(embeds)} > {EMBEDS_MAX}")
+    total = 0
+    for i, embed in enumerate(embeds):
+        for key, limit in EMBED_TEXT_MAX.items():
+            text = embed.get(key) or ""
+            total += len(text)
+            if len(text) > limit:
+                errors.append(f"embeds.{i}.{key}: {len(text)} > {limit}")
+        fields = embed.get("fields") or []
+        if len(fields) > FIELDS_MAX:
+            errors.append(f"embeds.{i}.fields: {len(fields)} > {FIELDS_MAX}")
+        for j, fld in enumerate(fields):
+            for key, limit in FIELD_TEXT_MAX.items():
+                text = fld.get(key) or ""
+                total += len(text)
+                if not text.strip():
+                    errors.append(f"embeds.{i}.fields.{j}.{key}: empty")
+                if len(text) > limit:
+                    errors.append(f"embeds.{i}.fields.{j}.{key}: {len(text)} > {limit}")
+        footer = (embed.get("footer") or {}).get("text") or ""
+        total += len(footer)
+        if len(footer) > 2048:
+            errors.append(f"embeds.{i}.footer.text: {len(footer)} > 2048")
+    if total > EMBED_TOTAL_MAX:
+        errors.append(f"embeds: {total} > {EMBED_TOTAL_MAX} characters in all")
+    shows = content.strip() or embeds or body.get("components") or body.get("attachments")
+    if not partial and not shows and "poll" not in body and "sticker_ids" not in body:
+        errors.append("empty message (50006)")
+    return errors
+
+
+def _invalid_message(method: str, parts: list[str], body: Any) -> Json | None:
+    """The error Discord would answer to a message-carrying request, or ``None``."""
+    match (method, parts):
+        case ("POST", ["channels", _, "messages"]) | ("POST", ["webhooks", _, _]):
+            errors = message_limit_errors(body)
+        case ("PATCH", ["channels", _, "messages", _]) | ("PATCH", ["webhooks", _, _, *_]):
+            errors = message_limit_errors(body, partial=True)
+        case ("POST", ["interactions", _, _, "callback"]) if isinstance(body, dict):
+            # 4: a message; 7: edit the component's message (partial). Defers carry none.
+            kind = body.get("type")
+            data = body.get("data")
+            errors = message_limit_errors(data, partial=kind == 7) if kind in (4, 7) else []
+        case _:
+            errors = []
+    return {"_errors": errors} if errors else None
+
+
 @dataclass(frozen=True)
 class Call:
     """One REST request the bot made."""
@@ -413,6 +481,10 @@ class FakeDiscord:
                 if fault[1]:
                     self._route(request.method, parts, body, query)  # it took effect …
                 response = self._json({"message": "upstream timeout", "code": 0}, fault[0])
+            elif (invalid := _invalid_message(request.method, parts, body)) is not None:
+                response = self._json(
+                    {"message": "Invalid Form Body", "code": 50035, "errors": invalid}, 400
+                )
             else:
                 response = self._route(request.method, parts, body, query)
         except Exception as exc:  # a bug in the fake: make the test fail loudly

@@ -8,13 +8,16 @@ API receives unless ``allowed_mentions`` says otherwise, so every message the bo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from discord_harness import EngineSpy, World, make_service, reply_to, running_bot
-from fake_discord import Call
+from fake_discord import CONTENT_MAX, Call, message_limit_errors
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from bot.engine import SupportEngine
 from tests.conftest import engine_over
@@ -117,3 +120,71 @@ async def test_invisible_characters_get_a_clear_answer(
     answer = await fake.wait_for(reply_to(msg))
     assert "first Monday" in shown(answer.json)
     assert spy.asked[-1][0] == "when are fire drills?"
+
+
+async def test_the_fake_refuses_what_discord_refuses() -> None:
+    """The fuzz run below relies on the fake answering 400 where Discord would."""
+    assert message_limit_errors({"content": "ok"}) == []
+    assert message_limit_errors({"content": "x" * (CONTENT_MAX + 1)})
+    assert message_limit_errors({"content": "  "}) == ["empty message (50006)"]
+    assert message_limit_errors({"embeds": [{"description": "x" * 4097}]})
+    assert message_limit_errors({"embeds": [{"fields": [{"name": "Sources", "value": ""}]}]})
+    big = {"title": "t" * 256, "description": "d" * 4096}
+    assert message_limit_errors({"embeds": [big, big]})  # 8,704 > 6,000 in all
+    assert message_limit_errors({"content": ""}, partial=True) == []
+
+
+PIECES = (
+    "@everyone",
+    "@here",
+    "<@1234567890>",
+    "<@&9876543210>",
+    "<#1200000000000000001>",
+    "fire drills",
+    "how do I notify the whole office?",
+    "\x00\x07\x1b[31m",
+    "\u200b\u202e\u2066\ufeff",
+    "Что такое",
+    "火災訓練",
+    "مرحبا",
+    "```py\nprint(1)\n```",
+    "||spoiler|| **bold** > quote",
+    "outage " * 400,  # echoed back, it would pass Discord's 2,000-character content limit
+    "refund " * 6_000,  # over the bot's own question limit
+)
+hostile_text = st.lists(
+    st.one_of(st.sampled_from(PIECES), st.text(max_size=30)), min_size=1, max_size=8
+).map("".join)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(text=hostile_text)
+@example(text="\u200b\u202e\u2066\ufeff")  # nothing left once cleaned
+@example(text="@everyone " + "outage " * 400)
+async def test_fuzzed_messages_get_a_valid_reply_that_pings_nobody(
+    bot_env: tuple[World, EngineSpy], caplog: pytest.LogCaptureFixture, text: str
+) -> None:
+    """Hypothesis over the message handler: whatever follows the mention, sent through the
+    gateway, the bot replies once without an error, Discord accepts the reply (its length and
+    embed limits), and the reply pings nobody. One running bot serves all the examples."""
+    world, _spy = bot_env
+    fake = world.fake
+    caplog.clear()
+    start = len(fake.calls)
+    msg = await fake.post(
+        world.general, world.alice, f"<@{fake.app_id}> {text}", mentions=[fake.bot_user]
+    )
+    reply = await fake.wait_for(reply_to(msg), within=30)
+    assert reply.status == 200, (reply.response, text[:200])
+    assert shown(reply.json).strip()
+    for call in fake.calls[start:]:
+        assert call.status < 400, (call.method, call.path, call.response)
+    for body in message_bodies(fake.calls[start:]):
+        mentions = body.get("allowed_mentions") or {}
+        assert mentions.get("parse") == [] and not mentions.get("replied_user"), body
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
