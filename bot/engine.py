@@ -41,7 +41,7 @@ from bot.memory import (
     VerifiedAnswer,
 )
 from bot.models import Answer, Citation, RetrievedChunk, Timings, Turn
-from bot.prompt import FewShotExample, load_few_shot, reveals_instructions
+from bot.prompt import FewShotExample, load_few_shot, reveals_instructions, without_injections
 from bot.settings import Settings
 from knowledge.base import KnowledgeBase
 from knowledge.batching import QueryBatcher
@@ -392,7 +392,7 @@ class SupportEngine:
             return abstain("abstention", decision.reason)
 
         texts = [
-            SourceText(i, h.chunk.label, h.chunk.text, h.support)
+            SourceText(i, h.chunk.label, without_injections(h.chunk.text), h.support)
             for i, h in enumerate(sources, start=1)
         ]
         llm_texts = texts[: self.settings.llm_top_k] if self.settings.llm_top_k else texts

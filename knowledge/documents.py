@@ -27,6 +27,7 @@ from knowledge.limits import DocumentLimits
 
 PDF = {".pdf"}
 MARKDOWN = {".md", ".markdown"}
+_HTML_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
 HTML = {".html", ".htm"}
 TEXT = {".txt", ".text", ".rst"}
 DOCX = {".docx"}
@@ -309,6 +310,9 @@ def load_file(
                 title, raw = html_to_markdown(raw)
                 fmt = "markdown"
             elif suffix in MARKDOWN:
+                # HTML comments are not shown when Markdown is rendered: hidden text (notes,
+                # or instructions planted for an AI) is not the document's content.
+                raw = _HTML_COMMENT.sub("", raw)
                 title, fmt = _first_heading(raw), "markdown"
             docs = [Document(text=raw)]
     except UnicodeDecodeError as exc:
