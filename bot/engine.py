@@ -476,7 +476,8 @@ class SupportEngine:
                 if isinstance(quoted, Answer):
                     return quoted
                 generation = quoted
-                text, degraded, notice = generation.text, True, UNGROUNDED_NOTICE
+                text, _ = strip_invalid(generation.text, len(texts))
+                degraded, notice = True, UNGROUNDED_NOTICE
                 metrics.LLM_FALLBACKS.labels("ungrounded").inc()
             else:
                 text = grounded.text

@@ -179,3 +179,34 @@ def test_the_leak_check_is_not_fooled_by_case_or_punctuation_and_spares_answers(
         "The documents do not cover it; please ask a member of the support team. Unused items "
         "can be returned within 30 days [1]."
     )
+
+
+async def test_a_documents_own_bracketed_numbers_never_become_citations(tmp_path: Path) -> None:
+    """A page's reference marks ("[9]", "[2]") quoted by the extractive answer, here as the
+    fallback for an LLM answer that nothing supports, are the page's, not source numbers."""
+    server = FakeOpenAI(reply=lambda body: "Bananas ripen fastest in a paper bag at home.")
+    runner, url = await start(server)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "refunds.md").write_text(
+        "# Refunds\n\nRefunds are paid within 5 business days, as the law requires [9].\n"
+        "Unused items can be returned within 30 days of delivery [2].\n"
+    )
+    settings = make_settings(
+        tmp_path / "data",
+        generator="openai",
+        openai_base_url=url,
+        openai_model="off-topic",
+        openai_api_key="sk-test",
+        llm_max_retries=0,
+    )
+    engine = SupportEngine.from_settings(settings)
+    try:
+        engine.kb.ingest([docs], audience="public", progress=False)
+        answer = await engine.answer("How fast are refunds paid, and how long can I return?")
+        assert answer.degraded and answer.generator == "extractive"
+        assert "5 business days" in answer.text and "[9]" not in answer.text
+        assert markers(answer.text) == {1} and len(answer.citations) == 1
+    finally:
+        engine.close()
+        await runner.cleanup()

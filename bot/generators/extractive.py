@@ -25,11 +25,13 @@ ROUGE-L 0.307) than adding the embedding similarity of each sentence to the ques
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from bot.citations import MARKER
 from bot.generators.base import Generation, SourceText
 from knowledge.sentences import LIST_MARK, split_sentences
 from knowledge.sparse import SparseEncoder
@@ -144,7 +146,13 @@ class ExtractiveGenerator:
         chosen.sort(key=lambda i: (rank_of[candidates[i].source], candidates[i].position))
         parts = []
         for i in chosen:
-            sentence = candidates[i].text
+            # A document's own bracketed numbers ("… as required [12].") are its references,
+            # not our citations: quoted as they are they would cite the wrong source.
+            sentence = re.sub(
+                r"\s+([.,;:!?])", r"\1", " ".join(MARKER.sub("", candidates[i].text).split())
+            )
+            if not sentence:
+                continue
             if sentence[-1] not in ".!?":
                 sentence += "."
             markers = "".join(f"[{n}]" for n in (candidates[i].source, *candidates[i].also_in))
