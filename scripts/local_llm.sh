@@ -40,7 +40,11 @@ setup_server() {
   fi
   "$PYTHON" -m venv "$LLM_HOME/venv"
   echo "compiling llama-cpp-python $LLAMA_CPP_VERSION (about 10 min on 2 cores)..."
-  CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) "$LLM_HOME/venv/bin/pip" install --quiet \
+  # A portable AVX2 build: the default native build (GGML_NATIVE) crashed with a general
+  # protection fault in libggml-cpu on the first request on a CPU with AMX tiles (2026-12-03).
+  # No pip cache, so a wheel built earlier with other flags is not reused.
+  CMAKE_ARGS=${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON} \
+    CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) "$LLM_HOME/venv/bin/pip" install --quiet --no-cache-dir \
     "llama-cpp-python[server]==$LLAMA_CPP_VERSION"
 }
 
