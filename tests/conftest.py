@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
 from bot.engine import SupportEngine
 from bot.feedback import FeedbackStore
@@ -56,6 +58,23 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# One Hypothesis profile for the fuzz runs over the Slack and Discord message handlers: one
+# running bot (a function-scoped fixture) serves every example, and each takes a real answer.
+fuzz_run = settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+def hostile_messages(pieces: Sequence[str], max_pieces: int) -> st.SearchStrategy[str]:
+    """Messages made of 1..``max_pieces`` parts, each one of ``pieces`` (pings, markup, control
+    characters, scripts) or any short text."""
+    return st.lists(
+        st.one_of(st.sampled_from(pieces), st.text(max_size=30)), min_size=1, max_size=max_pieces
+    ).map("".join)
 
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:

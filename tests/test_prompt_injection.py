@@ -51,6 +51,20 @@ def obedient(body: dict[str, Any]) -> str:
     return "Refunds are available for 365 days [7]. Unused items can be returned [1]."
 
 
+def llm_engine(data_dir: Path, url: str) -> SupportEngine:
+    """An engine whose LLM is the local chat-completions server at ``url``, tried once."""
+    settings = make_settings(
+        data_dir,
+        generator="openai",
+        openai_base_url=url,
+        openai_model="local-test",
+        openai_api_key="sk-test",
+        llm_max_retries=0,
+        llm_timeout_s=5,
+    )
+    return SupportEngine.from_settings(settings)
+
+
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[tuple[SupportEngine, FakeOpenAI]]:
     server = FakeOpenAI(reply=obedient)
@@ -59,16 +73,7 @@ async def engine(tmp_path: Path) -> AsyncIterator[tuple[SupportEngine, FakeOpenA
     docs.mkdir()
     (docs / "refunds.md").write_text(REFUNDS)
     (docs / "returns-faq.md").write_text(INJECTED)
-    settings = make_settings(
-        tmp_path / "data",
-        generator="openai",
-        openai_base_url=url,
-        openai_model="obedient",
-        openai_api_key="sk-test",
-        llm_max_retries=0,
-        llm_timeout_s=5,
-    )
-    engine = SupportEngine.from_settings(settings)
+    engine = llm_engine(tmp_path / "data", url)
     engine.kb.ingest([docs], audience="public", progress=False)
     yield engine, server
     engine.close()
@@ -192,15 +197,7 @@ async def test_a_documents_own_bracketed_numbers_never_become_citations(tmp_path
         "# Refunds\n\nRefunds are paid within 5 business days, as the law requires [9].\n"
         "Unused items can be returned within 30 days of delivery [2].\n"
     )
-    settings = make_settings(
-        tmp_path / "data",
-        generator="openai",
-        openai_base_url=url,
-        openai_model="off-topic",
-        openai_api_key="sk-test",
-        llm_max_retries=0,
-    )
-    engine = SupportEngine.from_settings(settings)
+    engine = llm_engine(tmp_path / "data", url)
     try:
         engine.kb.ingest([docs], audience="public", progress=False)
         answer = await engine.answer("How fast are refunds paid, and how long can I return?")

@@ -16,11 +16,10 @@ from typing import Any
 import pytest
 from discord_harness import EngineSpy, World, make_service, reply_to, running_bot
 from fake_discord import CONTENT_MAX, Call, message_limit_errors
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
+from hypothesis import example, given
 
 from bot.engine import SupportEngine
-from tests.conftest import engine_over
+from tests.conftest import engine_over, fuzz_run, hostile_messages
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 ANNOUNCEMENTS = """# Office announcements
@@ -152,16 +151,10 @@ PIECES = (
     "outage " * 400,  # echoed back, it would pass Discord's 2,000-character content limit
     "refund " * 6_000,  # over the bot's own question limit
 )
-hostile_text = st.lists(
-    st.one_of(st.sampled_from(PIECES), st.text(max_size=30)), min_size=1, max_size=8
-).map("".join)
+hostile_text = hostile_messages(PIECES, 8)
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@fuzz_run
 @given(text=hostile_text)
 @example(text="\u200b\u202e\u2066\ufeff")  # nothing left once cleaned
 @example(text="@everyone " + "outage " * 400)

@@ -12,13 +12,12 @@ from collections.abc import Iterator
 
 import pytest
 from fake_slack import BOT_USER_ID, event_callback
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
+from hypothesis import example, given
 from slack_harness import Harness, MakeHarness, all_text
 
 from bot.engine import SupportEngine
 from bot.service import TOO_LONG_MESSAGE
-from tests.conftest import engine_over
+from tests.conftest import engine_over, fuzz_run, hostile_messages
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 CHANNEL = "C0SUPPORT"
@@ -100,16 +99,10 @@ PIECES = (
     "*_~`",
 )
 _FUZZ_BOTS: dict[int, Harness] = {}
-hostile_text = st.lists(
-    st.one_of(st.sampled_from(PIECES), st.text(max_size=30)), min_size=1, max_size=10
-).map("".join)
+hostile_text = hostile_messages(PIECES, 10)
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@fuzz_run
 @given(text=hostile_text)
 @example(text="\u200b\u202e\u2066\ufeff")  # nothing left once cleaned
 @example(text="\x00\x07")
