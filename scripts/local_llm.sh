@@ -40,10 +40,21 @@ setup_server() {
   fi
   "$PYTHON" -m venv "$LLM_HOME/venv"
   echo "compiling llama-cpp-python $LLAMA_CPP_VERSION (about 10 min on 2 cores)..."
-  # A portable AVX2 build: the default native build (GGML_NATIVE) crashed with a general
-  # protection fault in libggml-cpu on the first request on a CPU with AMX tiles (2026-12-03).
-  # No pip cache, so a wheel built earlier with other flags is not reused.
-  CMAKE_ARGS=${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON} \
+  # Not a native build: GGML_NATIVE crashed with a general protection fault in libggml-cpu on
+  # the first request on a CPU with AMX tiles (2026-12-03). AVX2, plus AVX-512 (and VNNI) where
+  # the CPU has it: on that 2-core CPU prompt reading ran at 245 tokens/s with AVX-512 against
+  # about 30 with AVX2 alone (generation 10.7 against 9.4 tokens/s). No pip cache, so a wheel
+  # built earlier with other flags is not reused.
+  local flags="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
+  if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
+    flags="$flags -DGGML_AVX512=ON"
+    grep -qw avx512_vnni /proc/cpuinfo && flags="$flags -DGGML_AVX512_VNNI=ON"
+    grep -qw avx512vbmi /proc/cpuinfo && flags="$flags -DGGML_AVX512_VBMI=ON"
+    grep -qw avx512_bf16 /proc/cpuinfo && flags="$flags -DGGML_AVX512_BF16=ON"
+  fi
+  grep -qw avx_vnni /proc/cpuinfo 2>/dev/null && flags="$flags -DGGML_AVX_VNNI=ON"
+  echo "build flags: $flags"
+  CMAKE_ARGS=${CMAKE_ARGS:-$flags} \
     CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) "$LLM_HOME/venv/bin/pip" install --quiet --no-cache-dir \
     "llama-cpp-python[server]==$LLAMA_CPP_VERSION"
 }
