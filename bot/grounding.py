@@ -19,9 +19,12 @@ other page retrieved for the question are the unsupported ones.
 
 Then, per claim:
 
-- a claim with a marker to a supporting source keeps that marker (others are dropped);
-- a claim whose markers point only to sources that do not support it, or that has no marker,
-  is re-attributed to its best supporting source;
+- a claim cites the sources that support it, at most ``MAX_MARKERS`` (2): the supporting
+  sources the model marked first, then the others by semantic score. Markers to sources that
+  do not support it are dropped, so a claim marked only with those, or not marked at all, is
+  re-attributed to its best supporting sources. (Citing the second supporting source too, not
+  only the best, was measured with the real local model: Contoso citation hit 0.733 → 0.800
+  on the same replies; README, Measured.)
 - a *factual* claim (two or more content terms, or a number) that no source supports is
   removed, and the answer is marked partially supported; other sentences ("Please ask HR.",
   "The sources do not say whether …") are kept without a marker.
@@ -50,7 +53,7 @@ from knowledge.sparse import SparseEncoder
 SEMANTIC_BAR = 0.45
 COVERAGE_BAR = 0.8
 STRONG_SEMANTIC_BAR = 1.0
-MAX_MARKERS = 2  # a claim cites at most its two best supporting sources
+MAX_MARKERS = 2  # a claim cites at most two supporting sources (the model's own first)
 
 Action = Literal["kept", "reattributed", "unsupported", "not_factual"]
 Embed = Callable[[list[str]], NDArray[np.float32]]
@@ -325,9 +328,10 @@ class GroundingChecker:
                 kept_cited = tuple(n for n in valid if n in by)
                 action: Action
                 if kept_cited:
-                    kept, action = kept_cited[:MAX_MARKERS], "kept"
+                    others = tuple(n for n in by if n not in kept_cited)
+                    kept, action = (kept_cited + others)[:MAX_MARKERS], "kept"
                 elif by:
-                    kept, action = by[:1], "reattributed"
+                    kept, action = by[:MAX_MARKERS], "reattributed"
                 elif factual:
                     kept, action = (), "unsupported"
                 else:

@@ -8,10 +8,11 @@ import time
 
 import pytest
 
+from bot.citations import cited_numbers
 from bot.compression import SourceCompressor
 from bot.engine import ABSTAIN_TEXT, UNGROUNDED_NOTICE, SupportEngine
 from bot.generators.base import SourceText
-from bot.generators.openai_compat import OpenAICompatibleGenerator
+from bot.generators.openai_compat import DEFAULT_MAX_TOKENS, OpenAICompatibleGenerator
 from bot.grounding import GroundingChecker, numbers, parse_claims
 from tests.conftest import PUBLIC_QUESTION
 
@@ -90,6 +91,32 @@ def test_a_marker_to_a_source_that_does_not_support_the_sentence_is_moved(
     result = checker.check("Standard shipping is free for orders over 50 dollars [3].", SOURCES)
     assert result.text == "Standard shipping is free for orders over 50 dollars [2]."
     assert result.claims[0].cited == (3,) and result.claims[0].action == "reattributed"
+
+
+def test_a_sentence_two_sources_support_cites_both_the_models_marker_first(
+    checker: GroundingChecker,
+) -> None:
+    # The same policy stated in two documents (an FAQ repeating the returns page).
+    faq = SourceText(
+        4,
+        "Help centre FAQ",
+        "Can I send something back? Customers can return any unused item within 30 days of "
+        "delivery for a full refund.",
+    )
+    sources = [*SOURCES, faq]
+    claim = "Customers can return any unused item within 30 days of delivery for a full refund"
+    marked = checker.check(f"{claim} [4].", sources)
+    assert marked.text == f"{claim} [4][1]."
+    assert marked.claims[0].action == "kept" and marked.claims[0].supported_by[:2] in (
+        (1, 4),
+        (4, 1),
+    )
+    unmarked = checker.check(f"{claim}.", sources)
+    assert unmarked.claims[0].action == "reattributed"
+    assert set(cited_numbers(unmarked.text)) == {1, 4}
+    # Wholesale markers still keep only supporting sources, at most two of them.
+    wholesale = checker.check(f"{claim}. [1], [2], [3], [4]", sources)
+    assert set(cited_numbers(wholesale.text)) == {1, 4}
 
 
 def test_a_made_up_sentence_is_removed_and_the_answer_marked_partial(
@@ -195,7 +222,8 @@ async def test_a_runaway_reply_is_bounded(fake, llm_engine) -> None:
     server.reply = lambda body: loop
     use_llm(llm_engine, url)
     answer = await llm_engine.answer(PUBLIC_QUESTION)
-    assert server.requests[0]["max_tokens"] == 256 and server.requests[0]["stream"] is True
+    assert server.requests[0]["max_tokens"] == DEFAULT_MAX_TOKENS
+    assert server.requests[0]["stream"] is True
     assert answer.text.count("final sale cannot be returned") == 2
 
 
