@@ -110,6 +110,7 @@ class SupportEngine:
                 max_tokens=settings.llm_max_tokens,
                 stop=settings.llm_stop,
                 stream=settings.llm_stream,
+                source_order=settings.llm_source_order,
                 examples=load_few_shot(settings.few_shot_path),
                 human_contact=settings.human_contact,
             )

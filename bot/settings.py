@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 
+from bot.generators.base import DEFAULT_MAX_TOKENS
 from bot.ratelimit import parse_limit
 from knowledge.settings import Audience, KnowledgeSettings
 
@@ -42,9 +43,10 @@ class Settings(KnowledgeSettings):
     llm_max_retries: int = Field(default=2, ge=0, description="Retries after the first attempt.")
     llm_temperature: float = Field(default=0.0, ge=0, le=2)
     llm_max_tokens: int = Field(
-        default=256,
+        default=DEFAULT_MAX_TOKENS,
         ge=16,
-        description="Most tokens an LLM answer may have (sent as max_tokens; about 190 words).",
+        description="Most tokens an LLM answer may have (sent as max_tokens; about 120 words); "
+        "a reply stopped there ends at its last full sentence.",
     )
     llm_stream: bool = Field(
         default=True,
@@ -66,6 +68,12 @@ class Settings(KnowledgeSettings):
         le=20,
         description="Sources given to an LLM generator (the first of the top_k); unset = top_k. "
         "3 by measurement: on a CPU, prompt reading dominates latency (README, Measured).",
+    )
+    llm_source_order: Literal["best_first", "best_last"] = Field(
+        default="best_last",
+        description="Where the best source stands in an LLM's prompt: last, right above the "
+        "question (measured better with a small local model: README, Measured), or first; "
+        "numbers stay by rank ([1] = best) either way.",
     )
     llm_source_words: int | None = Field(
         default=None,

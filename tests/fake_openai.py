@@ -51,13 +51,18 @@ class FakeOpenAI:
                 text='{"id": "chatcmpl-1", "choices": [', content_type="application/json"
             )
         content = self.reply(body)
+        finish = "stop"
+        words = re.findall(r"\S+\s*", content)
+        if body.get("max_tokens") and len(words) > body["max_tokens"]:
+            # As a real server does: stop at max_tokens (a word is a token here), mid-sentence.
+            content, finish = "".join(words[: body["max_tokens"]]).rstrip(), "length"
         usage = {
             "prompt_tokens": sum(len(str(m.get("content", "")).split()) for m in body["messages"]),
             "completion_tokens": len(content.split()),
         }
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         if body.get("stream"):
-            return await self._stream(request, body, content, usage)
+            return await self._stream(request, body, content, usage, finish)
         return web.json_response(
             {
                 "id": f"chatcmpl-{len(self.requests)}",
@@ -73,7 +78,7 @@ class FakeOpenAI:
                             "role": "assistant",
                             "content": None if self.broken == "null" else content,
                         },
-                        "finish_reason": "stop",
+                        "finish_reason": finish,
                     }
                 ],
                 "usage": usage,
@@ -81,7 +86,12 @@ class FakeOpenAI:
         )
 
     async def _stream(
-        self, request: web.Request, body: dict[str, Any], content: str, usage: dict[str, int]
+        self,
+        request: web.Request,
+        body: dict[str, Any],
+        content: str,
+        usage: dict[str, int],
+        finish: str = "stop",
     ) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
@@ -114,7 +124,7 @@ class FakeOpenAI:
             if self.stream_delay_s:
                 await asyncio.sleep(self.stream_delay_s)
             await send({**base, "choices": [{"index": 0, "delta": {"content": piece}}]})
-        await send({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        await send({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
         if (body.get("stream_options") or {}).get("include_usage"):
             await send({**base, "choices": [], "usage": usage})
         await send("[DONE]")

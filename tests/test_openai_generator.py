@@ -7,7 +7,13 @@ import time
 import pytest
 
 from bot.engine import FALLBACK_NOTICE, SupportEngine
-from bot.generators.openai_compat import OpenAICompatibleGenerator, cut_repetition
+from bot.generators.openai_compat import (
+    OpenAICompatibleGenerator,
+    cut_repetition,
+    drop_unfinished,
+)
+from bot.prompt import build_messages, load_few_shot
+from bot.settings import BUNDLED_FEW_SHOT
 from tests.conftest import PUBLIC_QUESTION
 
 
@@ -128,6 +134,61 @@ async def test_a_timeout_is_not_retried_behind_a_slow_server(fake, llm_engine) -
     assert len(server.requests) == 1  # no second request queued behind the slow one
     assert answer.degraded and answer.notice == FALLBACK_NOTICE and "30 days" in answer.text
     assert elapsed < 1.5
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_a_reply_stopped_by_max_tokens_ends_at_its_last_full_sentence(
+    fake, llm_engine, stream: bool
+) -> None:
+    server, url = fake
+    server.reply = lambda body: (
+        "Customers can return any unused item within 30 days of delivery for a full refund [1]. "
+        "Refunds are issued to the original payment method within 5 business days after the "
+        "returned item arrives at our warehouse [1]."
+    )
+    use_llm(llm_engine, url, stream=stream)
+    llm_engine.llm.max_tokens = 20  # the fake stops there, mid-sentence, as a real server does
+    generation = await llm_engine.llm.generate(PUBLIC_QUESTION, [])
+    assert generation.text == (
+        "Customers can return any unused item within 30 days of delivery for a full refund [1]."
+    )
+    assert generation.cut
+    answer = await llm_engine.answer(PUBLIC_QUESTION)
+    assert "warehouse" not in answer.text and not answer.text.rstrip().endswith("the")
+    assert answer.text.startswith("Customers can return any unused item within 30 days")
+
+
+async def test_warm_up_sends_the_prompts_constant_part_once_and_never_raises(fake) -> None:
+    server, url = fake
+    examples = load_few_shot(BUNDLED_FEW_SHOT)
+    llm = OpenAICompatibleGenerator(base_url=url, model="fake-model", examples=examples)
+    try:
+        assert await llm.warm_up()
+        body = server.requests[-1]
+        assert body["max_tokens"] == 1 and not body.get("stream")
+        asked = build_messages("q", [("s", "t")], examples=examples)
+        # The same instructions and examples a question's request starts with (the prefix a
+        # llama.cpp or vLLM server caches).
+        assert body["messages"][: len(asked) - 1] == asked[:-1]
+        server.fail_status = 503
+        assert not await llm.warm_up()  # logged, not raised: the first question pays instead
+    finally:
+        await llm.aclose()
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("A is b [1]. C is", "A is b [1]."),
+        ("A is b. [1] C", "A is b. [1]"),
+        ("- one [1]\n- two thi", "- one [1]"),
+        ("Costs 3.5 dollars. More", "Costs 3.5 dollars."),
+        ("Done [2].", "Done [2]."),
+        ("only unfinished", "only unfinished…"),
+    ],
+)
+def test_drop_unfinished(text: str, kept: str) -> None:
+    assert drop_unfinished(text) == kept
 
 
 def test_cut_repetition() -> None:

@@ -61,6 +61,17 @@ def test_messages_order_system_examples_history_question() -> None:
     assert final.endswith("Question: How long is the warranty?")
 
 
+def test_best_source_can_stand_last_with_its_number() -> None:
+    sources = [("Best", "First-ranked text."), ("Second", "Other text."), ("Third", "More.")]
+    first = build_messages("q?", sources)[-1]["content"]
+    last = build_messages("q?", sources, source_order="best_last")[-1]["content"]
+    assert first.index("[1] Best") < first.index("[2] Second") < first.index("[3] Third")
+    # Laid out in reverse, right above the question, but [1] is still the best source, so the
+    # markers the model writes keep meaning the same sources.
+    assert last.index("[3] Third") < last.index("[2] Second") < last.index("[1] Best")
+    assert last.endswith("[1] Best\nFirst-ranked text.\n</sources>\n\nQuestion: q?")
+
+
 def test_history_is_trimmed_to_recent_turns() -> None:
     history = [Turn("user", f"q{i}") for i in range(10)]
     msgs = build_messages("now?", [], history=history, max_history_turns=3)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -27,9 +28,11 @@ from tenacity import (
     wait_exponential,
 )
 
-from bot.generators.base import Generation, GeneratorError, SourceText
+from bot.generators.base import DEFAULT_MAX_TOKENS, Generation, GeneratorError, SourceText
 from bot.models import Turn
-from bot.prompt import FewShotExample, build_messages
+from bot.prompt import FewShotExample, SourceOrder, build_messages
+
+log = logging.getLogger(__name__)
 
 OnText = Callable[[str], Awaitable[None]]
 """Called with the whole answer text so far while an answer streams."""
@@ -37,7 +40,6 @@ OnText = Callable[[str], Awaitable[None]]
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
 
 
-DEFAULT_MAX_TOKENS = 256
 MAX_REPEATS = 1  # a sentence may occur this many times more before the reply is cut there
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
@@ -50,22 +52,45 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, httpx.TransportError)  # refused connections, resets
 
 
-def _parse_completion(response: httpx.Response) -> tuple[str, str | None, dict[str, Any]]:
-    """``(content, model, usage)`` of a non-streamed chat completion."""
+Reply = tuple[str, str | None, dict[str, Any], str | None]
+"""``(content, model, usage, finish_reason)`` of one completion."""
+
+
+def _parse_completion(response: httpx.Response) -> Reply:
+    """``(content, model, usage, finish_reason)`` of a non-streamed chat completion."""
     try:
         data = response.json()
-        text = data["choices"][0]["message"]["content"]
+        choice = data["choices"][0]
+        text = choice["message"]["content"]
     except (ValueError, KeyError, IndexError, TypeError) as exc:
         raise GeneratorError("LLM endpoint sent a malformed chat completion") from exc
     if not isinstance(text, str):
         raise GeneratorError("LLM endpoint sent a malformed chat completion")
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     model = data.get("model") if isinstance(data.get("model"), str) else None
-    return text, model, usage
+    finish = choice.get("finish_reason") if isinstance(choice, dict) else None
+    return text, model, usage, finish if isinstance(finish, str) else None
 
 
 def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# The end of a sentence (its markers and closing quotes included) or of a line.
+_SENTENCE_END = re.compile(r"[.!?](?:\s*\[\d+(?:\s*,\s*\d+)*\])*[\"'”’)\]]*(?=\s|$)|\n")
+
+
+def drop_unfinished(text: str) -> str:
+    """``text`` without its last, unfinished sentence: what a reply stopped by ``max_tokens``
+    ends with ("… or an appeal to the state insuranc"). Cut after the last full sentence (with
+    its markers) or line; a reply of one unfinished sentence is kept, ending in "…"."""
+    text = text.rstrip()
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    if ends and ends[-1] == len(text):
+        return text
+    if not ends or not text[: ends[-1]].strip():
+        return text + "…"
+    return text[: ends[-1]].rstrip()
 
 
 def cut_repetition(text: str, max_repeats: int = MAX_REPEATS) -> tuple[str, bool]:
@@ -101,6 +126,8 @@ class OpenAICompatibleGenerator:
             loops is then stopped as it starts looping, and a request given up at the
             deadline stops the server's work, instead of running to ``max_tokens`` and
             delaying the next question on a single-threaded server.
+        source_order: ``best_first`` or ``best_last``: where the best source stands in the
+            prompt (:func:`bot.prompt.format_sources`; numbers stay by rank).
     """
 
     name = "openai"
@@ -119,6 +146,7 @@ class OpenAICompatibleGenerator:
         max_tokens: int = DEFAULT_MAX_TOKENS,
         stop: Sequence[str] = (),
         stream: bool = True,
+        source_order: SourceOrder = "best_first",
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.AsyncClient(
@@ -133,6 +161,7 @@ class OpenAICompatibleGenerator:
         self.temperature = temperature
         self.examples = list(examples)
         self.human_contact = human_contact
+        self.source_order: SourceOrder = source_order
 
     async def generate(
         self,
@@ -162,6 +191,7 @@ class OpenAICompatibleGenerator:
             examples=self.examples if examples is None else examples,
             history=history,
             human_contact=self.human_contact,
+            source_order=self.source_order,
         )
         body: dict[str, Any] = {
             "model": self.model,
@@ -197,10 +227,13 @@ class OpenAICompatibleGenerator:
             raise GeneratorError("LLM endpoint timed out") from exc
         except httpx.TransportError as exc:
             raise GeneratorError(f"LLM endpoint unreachable ({type(exc).__name__})") from exc
-        text, model, usage = reply
+        text, model, usage, finish = reply
         if not text.strip():
             raise GeneratorError("LLM endpoint sent an empty answer")
         text, cut = cut_repetition(text.strip())
+        if finish == "length" and not cut:
+            # Stopped by max_tokens mid-sentence: end at the last full sentence.
+            text, cut = drop_unfinished(text), True
         return Generation(
             text,
             f"{self.name}:{self.model}",
@@ -210,9 +243,26 @@ class OpenAICompatibleGenerator:
             cut=cut,
         )
 
-    async def _stream(
-        self, body: dict[str, Any], on_text: OnText | None
-    ) -> tuple[str, str | None, dict[str, Any]]:
+    async def warm_up(self) -> bool:
+        """Send the prompt's constant part (instructions and curated examples) once, asking for
+        one token, so that a server that caches prompt prefixes (llama.cpp, vLLM) has read it
+        before the first question: on a 2-core CPU that part took about 13 s to read the first
+        time and nothing after. Errors are logged, not raised (the first real question then
+        pays the cost). Returns whether the endpoint answered."""
+        messages = build_messages(
+            "Hello", [], examples=self.examples, human_contact=self.human_contact
+        )
+        body = {"model": self.model, "messages": messages, "max_tokens": 1, "temperature": 0}
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                response = await self._client.post("chat/completions", json=body)
+                response.raise_for_status()
+        except (httpx.HTTPError, TimeoutError) as exc:
+            log.warning("LLM warm-up failed (%s)", exc or type(exc).__name__)
+            return False
+        return True
+
+    async def _stream(self, body: dict[str, Any], on_text: OnText | None) -> Reply:
         """POST with ``stream: true`` and read the server-sent events (OpenAI's streaming
         format: ``data: {chunk}`` lines, ``data: [DONE]`` at the end). Leaving early (a loop
         detected, the deadline) closes the connection, which makes llama.cpp, vLLM and Ollama
@@ -220,6 +270,7 @@ class OpenAICompatibleGenerator:
         parts: list[str] = []
         model: str | None = None
         usage: dict[str, Any] = {}
+        finish: str | None = None
         chunks = 0
         async with self._client.stream("POST", "chat/completions", json=body) as response:
             if response.status_code >= 400:
@@ -242,6 +293,8 @@ class OpenAICompatibleGenerator:
                     usage = chunk["usage"]
                 delta = ""
                 for choice in chunk.get("choices") or []:
+                    if isinstance(choice.get("finish_reason"), str):
+                        finish = choice["finish_reason"]
                     piece = (choice.get("delta") or {}).get("content")
                     if isinstance(piece, str):
                         delta += piece
@@ -258,7 +311,7 @@ class OpenAICompatibleGenerator:
             # No usage chunk (llama-cpp-python sends none): llama.cpp, vLLM and Ollama stream
             # one token per chunk, so the chunks are the completion's tokens.
             usage = {**usage, "completion_tokens": chunks}
-        return "".join(parts), model, usage
+        return "".join(parts), model, usage, finish
 
     async def aclose(self) -> None:
         """Close the HTTP connection pool."""
