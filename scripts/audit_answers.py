@@ -5,7 +5,8 @@ of the answer with its markers, and for each cited source the three sentences of
 section that share most words with the answer sentence, so a person can judge whether the
 sentence is supported. Also prints the sentences the grounding check removed.
 
-Usage: ``.venv/bin/python scripts/audit_answers.py REPORT.json DOCS_DIR [N]``
+Usage: ``.venv/bin/python scripts/audit_answers.py REPORT.json [N]``: N answers of each dataset
+of a ``supportbot eval`` report (its ``datasets``, each read from its own ``docs_path``).
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ def page_texts(docs: Path) -> dict[str, str]:
 
 def main() -> None:
     report = json.loads(Path(sys.argv[1]).read_text())
-    runs = report if isinstance(report, list) else [report]
-    texts = page_texts(Path(sys.argv[2]))
-    n = int(sys.argv[3]) if len(sys.argv) > 3 else 20
-    for run in runs:
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+    for run in report["datasets"]:
+        texts = page_texts(Path(run["docs_path"]))
+        print("#", run["dataset_name"])
         results = [r for r in run["configs"][0]["results"] if r.get("answer_text")]
         step = max(1, len(results) // n)
         for r in results[::step][:n]:
