@@ -8,7 +8,12 @@ A *claim* is one sentence (or list item) of the answer. For each claim ``c`` and
 - ``coverage``: the share of the claim's content terms (stemmed, function words removed, as the
   BM25 vectors tokenize) that occur in source ``j``;
 - ``numbers``: every number in the claim occurs in source ``j`` (a wrong figure is the commonest
-  made-up fact, and neither score above sees it).
+  made-up fact, and neither score above sees it), and so does every *name* the claim shares
+  with the question: a capitalised word other than a sentence's first ("Northwind Health
+  *Plus* covers …" asked about Health Plus). Coverage leaves out the question's terms, so
+  without this a sentence that gives one plan's or product's rule under another's name is
+  supported by the other's page; found by a hand audit of real-model answers (README,
+  Measured).
 
 ``j`` *supports* ``c`` when the numbers hold and either ``semantic >= semantic_bar`` and
 ``coverage >= coverage_bar``, or ``semantic >= strong_semantic_bar`` (a close paraphrase that
@@ -59,6 +64,8 @@ Action = Literal["kept", "reattributed", "unsupported", "not_factual"]
 Embed = Callable[[list[str]], NDArray[np.float32]]
 
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?:\s?%)?")
+# A capitalised word that does not open a sentence, a list item or a label ("Tips: Read …").
+_NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b[A-Z][A-Za-z0-9]+")
 _LINE_PREFIX = re.compile(r"^(\s*(?:[-*•]|\d+[.)])\s+)")
 _SPLIT = re.compile(r"(?<=[.!?])\s+(?=\S)")
 _ONLY_MARKERS = re.compile(
@@ -252,11 +259,22 @@ class GroundingChecker:
                 return novel
         return terms
 
+    def names(self, claim: str, question: str) -> set[str]:
+        """The terms (BM25 tokens) of the capitalised words of ``claim`` that the question
+        also contains, a sentence's first word aside: the plan, product or feature asked
+        about, which a supporting source must name too."""
+        asked = set(self.sparse.tokens(question))
+        found: set[str] = set()
+        for m in _NAME.finditer(claim.strip()):
+            found.update(t for t in self.sparse.tokens(m.group(0)) if t in asked)
+        return found
+
     def scores(
         self, claims: Sequence[str], sources: Sequence[str], question: str | None = None
     ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.bool_]]:
         """``(semantic, coverage, numbers_ok)``, each of shape ``(len(claims), len(sources))``;
-        ``question`` narrows coverage to the terms it does not contain (:meth:`claim_terms`)."""
+        ``question`` narrows coverage to the terms it does not contain (:meth:`claim_terms`),
+        and ``numbers_ok`` also requires the names the claim shares with it (:meth:`names`)."""
         n, m = len(claims), len(sources)
         semantic = np.zeros((n, m), dtype=np.float32)
         coverage = np.zeros((n, m), dtype=np.float32)
@@ -280,10 +298,11 @@ class GroundingChecker:
         for i, claim in enumerate(claims):
             terms = self.claim_terms(claim, question)
             nums = numbers(claim)
+            named = self.names(claim, question) if question else set()
             for j in range(m):
                 if terms:
                     coverage[i, j] = sum(t in source_terms[j] for t in terms) / len(terms)
-                numbers_ok[i, j] = nums <= source_numbers[j]
+                numbers_ok[i, j] = nums <= source_numbers[j] and named <= source_terms[j]
         return semantic, coverage, numbers_ok
 
     def supports(

@@ -119,6 +119,35 @@ def test_a_sentence_two_sources_support_cites_both_the_models_marker_first(
     assert set(cited_numbers(wholesale.text)) == {1, 4}
 
 
+def test_a_rule_given_under_another_plans_name_is_not_supported(
+    checker: GroundingChecker,
+) -> None:
+    basic = SourceText(
+        1,
+        "Basic plan, Vision",
+        "Under the Basic plan, one routine eye exam is covered each year. Eyeglasses and contact "
+        "lenses are not covered.",
+    )
+    premium = SourceText(
+        2,
+        "Premium plan, Vision",
+        "Under the Premium plan, eyeglasses or contact lenses are covered once every 12 months, "
+        "up to 200 dollars.",
+    )
+    question = "What eye care does the Premium plan cover?"
+    mixed = "Under the Premium plan, one routine eye exam is covered each year."
+    right = "Under the Premium plan, contact lenses are covered once every 12 months."
+    result = checker.check(f"{mixed} [1] {right} [2]", [basic, premium], question=question)
+    # The Basic plan's page says the words, but not of the plan asked about.
+    assert [c.action for c in result.claims] == ["unsupported", "kept"]
+    assert (
+        result.text
+        == "Under the Premium plan, contact lenses are covered once every 12 months [2]."
+    )
+    # Without the question (nothing to compare names with) the words alone decide.
+    assert checker.check(mixed, [basic, premium]).claims[0].supported_by[:1] == (1,)
+
+
 def test_a_made_up_sentence_is_removed_and_the_answer_marked_partial(
     checker: GroundingChecker,
 ) -> None:
