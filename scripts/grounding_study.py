@@ -68,27 +68,34 @@ def pairs_for(engine: SupportEngine, inputs: object, console: Console) -> dict[s
             neg = next((t for t, c in zip(others, near, strict=True) if c < NEAR_COPY), None)
         sources = [gold_text] + ([neg] if neg else [])
         sem, cov, ok = checker.scores(sents, sources)
-        _, cov_q, _ = checker.scores(sents, sources, q.question)
+        # With the question: coverage of the terms it does not contain, and the names it shares
+        # with the sentence checked like numbers (GroundingChecker.names).
+        _, cov_q, ok_q = checker.scores(sents, sources, q.question)
         for i in range(len(sents)):
-            rows["pos"].append(
-                (float(sem[i, 0]), float(cov[i, 0]), bool(ok[i, 0]), float(cov_q[i, 0]))
-            )
-            if neg is not None:
-                rows["neg"].append(
-                    (float(sem[i, 1]), float(cov[i, 1]), bool(ok[i, 1]), float(cov_q[i, 1]))
-                )
-    return {k: np.asarray(v, dtype=np.float32).reshape(-1, 4) for k, v in rows.items()}
+            for k, key in enumerate(("pos", "neg")):
+                if k < len(sources):
+                    rows[key].append(
+                        (
+                            float(sem[i, k]),
+                            float(cov[i, k]),
+                            bool(ok[i, k]),
+                            float(cov_q[i, k]),
+                            bool(ok_q[i, k]),
+                        )
+                    )
+    return {k: np.asarray(v, dtype=np.float32).reshape(-1, 5) for k, v in rows.items()}
 
 
 def rates(
     data: dict[str, np.ndarray], bars: tuple[float, float, float], novel: bool = False
 ) -> tuple[float, float]:
-    """(TPR, FPR) of the rule with ``bars`` = (semantic, coverage, strong); ``novel``: coverage
-    of the terms the question does not contain (``GroundingChecker.claim_terms``)."""
+    """(TPR, FPR) of the rule with ``bars`` = (semantic, coverage, strong); ``novel``: with the
+    question, as the engine checks: coverage of the terms it does not contain
+    (``GroundingChecker.claim_terms``) and its names required like numbers."""
     sb, cb, strong = bars
 
     def accept(a: np.ndarray) -> np.ndarray:
-        sem, cov, ok = a[:, 0], a[:, 3 if novel else 1], a[:, 2] > 0.5
+        sem, cov, ok = a[:, 0], a[:, 3 if novel else 1], a[:, 4 if novel else 2] > 0.5
         return ok & (((sem >= sb) & (cov >= cb)) | (sem >= strong))
 
     return float(accept(data["pos"]).mean()), float(accept(data["neg"]).mean())
