@@ -13,8 +13,9 @@ from bot.compression import SourceCompressor
 from bot.engine import ABSTAIN_TEXT, UNGROUNDED_NOTICE, SupportEngine
 from bot.generators.base import SourceText
 from bot.generators.openai_compat import DEFAULT_MAX_TOKENS, OpenAICompatibleGenerator
-from bot.grounding import GroundingChecker, numbers, parse_claims
-from tests.conftest import PUBLIC_QUESTION
+from bot.grounding import GroundingChecker, named_sources, numbers, parse_claims
+from knowledge.sentences import split_sentences
+from tests.conftest import PUBLIC_QUESTION, engine_over
 
 RETURNS = SourceText(
     1,
@@ -144,8 +145,11 @@ def test_a_rule_given_under_another_plans_name_is_not_supported(
         result.text
         == "Under the Premium plan, contact lenses are covered once every 12 months [2]."
     )
-    # Without the question (nothing to compare names with) the words alone decide.
-    assert checker.check(mixed, [basic, premium]).claims[0].supported_by[:1] == (1,)
+    # Without the question (nothing to compare names with), the copy with "Premium" swapped in
+    # for "Basic" is still refused (GroundingChecker.swap); without that too, words decide.
+    assert checker.check(mixed, [basic, premium]).claims[0].supported_by == ()
+    lenient = GroundingChecker(checker.embed, checker.sparse, swaps=False)
+    assert lenient.check(mixed, [basic, premium]).claims[0].supported_by[:1] == (1,)
 
 
 def test_a_made_up_sentence_is_removed_and_the_answer_marked_partial(
@@ -335,3 +339,73 @@ def test_compression_keeps_the_sentences_nearest_the_question(kb_engine: Support
     assert "within 30 days of delivery" in out[0].text
     assert "Ohio" not in out[0].text and "blue and green" not in out[0].text
     assert len(out[0].text.split()) <= 22
+
+
+# -- sources for the LLM: those that name what the question names ----------------------------
+
+PLAN_DOCS = {
+    "basic-plan.md": "# Basic plan dental cover\n\nUnder the Basic plan, dental cover pays for "
+    "one cleaning a year. Fillings and crowns are not covered by the Basic plan.\n",
+    "premium-plan.md": "# Premium plan dental cover\n\nUnder the Premium plan, dental cover pays "
+    "for two cleanings a year, and fillings and crowns at 80 percent.\n",
+}
+
+
+def test_named_sources_keeps_the_sources_that_name_what_the_question_asks_about(
+    checker: GroundingChecker,
+) -> None:
+    premium, basic = PLAN_DOCS["premium-plan.md"], PLAN_DOCS["basic-plan.md"]
+    sparse = checker.sparse
+    assert named_sources(
+        "What dental cover does the Premium plan give?", [premium, basic], sparse
+    ) == [0]
+    # A name the best source does not use filters nothing; no name, nothing either.
+    assert named_sources("Is Zorblax dental cover in the plan?", [premium, basic], sparse) == [0, 1]
+    assert named_sources("What dental cover is there?", [premium, basic], sparse) == [0, 1]
+    assert named_sources("Does the Premium plan cover crowns?", [], sparse) == []
+
+
+async def test_the_llm_reads_only_sources_about_the_plan_asked_about(
+    fake, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    server, url = fake
+    engine = engine_over(tmp_path_factory, PLAN_DOCS)
+    try:
+        use_llm(engine, url)
+        engine.settings = engine.settings.model_copy(update={"llm_named_sources": True})
+        server.reply = lambda body: "Two cleanings a year are covered [1]."
+        question = "How many dental cleanings does the Premium plan cover?"
+        answer = await engine.answer(question)
+        prompt = server.requests[-1]["messages"][-1]["content"]
+        assert "Under the Premium plan" in prompt and "Under the Basic plan" not in prompt
+        assert [c.doc_id for c in answer.citations] == ["premium-plan.md"]
+        # Both pages are retrieved; the Basic one only stays out of the LLM's prompt.
+        assert {r.doc_id for r in answer.retrieved} == set(PLAN_DOCS)
+        engine.settings = engine.settings.model_copy(update={"llm_named_sources": False})
+        await engine.answer(question)
+        assert "Under the Basic plan" in server.requests[-1]["messages"][-1]["content"]
+    finally:
+        engine.close()
+
+
+def test_a_copied_step_with_a_swapped_word_is_not_supported(checker: GroundingChecker) -> None:
+    remove = SourceText(
+        1,
+        "Email, Remove email accounts",
+        "Should you need to remove an email account from your device, you can do so through "
+        "the Settings menu. From Email, tap Navigation drawer > Settings. Tap the account you "
+        "want to remove. Tap Remove, and confirm when prompted.",
+    )
+    question = "How can I open email on my device?"
+    swapped = "From the Settings menu, tap the account you want to use."
+    copied = "From Email, tap Navigation drawer > Settings."
+    result = checker.check(f"{copied} [1] {swapped} [1]", [remove], question=question)
+    assert [c.action for c in result.claims] == ["kept", "unsupported"]
+    assert result.text == "From Email, tap Navigation drawer > Settings [1]."
+    sentences, terms = split_sentences(remove.text), set(checker.sparse.tokens(remove.text))
+    assert checker.swap(swapped, sentences, terms) == ("use", "remove")
+    # The same sentence in the source's own words is supported; without the swap check the
+    # swapped one was too (one new term in six passes coverage).
+    assert checker.check("Tap the account you want to remove [1].", [remove]).claims[0].kept == (1,)
+    lenient = GroundingChecker(checker.embed, checker.sparse, swaps=False)
+    assert lenient.check(swapped, [remove], question=question).claims[0].action != "unsupported"
