@@ -31,7 +31,7 @@ from bot.compression import SourceCompressor
 from bot.generators.base import Generation, GeneratorError, SourceText
 from bot.generators.extractive import ExtractiveGenerator
 from bot.generators.openai_compat import OnText, OpenAICompatibleGenerator
-from bot.grounding import GroundingChecker, GroundingResult
+from bot.grounding import GroundingChecker, GroundingResult, named_sources
 from bot.memory import (
     AnswerMemory,
     FeedbackLinks,
@@ -396,7 +396,17 @@ class SupportEngine:
             SourceText(i, h.chunk.label, without_injections(h.chunk.text), h.support)
             for i, h in enumerate(sources, start=1)
         ]
-        llm_texts = texts[: self.settings.llm_top_k] if self.settings.llm_top_k else texts
+        llm_sources = list(sources)
+        if self.llm is not None and self.settings.llm_named_sources:
+            named = named_sources(question, [t.text for t in texts], self.kb.sparse)
+            llm_sources = [sources[j] for j in named]
+        if self.settings.llm_top_k:
+            llm_sources = llm_sources[: self.settings.llm_top_k]
+        # An LLM reads its own list, numbered from 1; its markers refer to it.
+        llm_texts = [
+            SourceText(i, h.chunk.label, without_injections(h.chunk.text), h.support)
+            for i, h in enumerate(llm_sources, start=1)
+        ]
         if self.llm is not None and self.compressor is not None:
             llm_texts = await asyncio.to_thread(self.compressor.compress, question, llm_texts)
         degraded, notice = False, None
@@ -462,6 +472,7 @@ class SupportEngine:
                 return quoted
             generation, degraded, notice, is_llm = quoted, True, INSTRUCTIONS_NOTICE, False
         text, _ = strip_invalid(generation.text, len(llm_texts if is_llm else texts))
+        cite_from = llm_sources if is_llm else sources  # what the text's [n] refer to
         grounded: GroundingResult | None = None
         if is_llm and self.grounder is not None:
             grounded = await asyncio.to_thread(
@@ -478,6 +489,7 @@ class SupportEngine:
                     return quoted
                 generation = quoted
                 text, _ = strip_invalid(generation.text, len(texts))
+                cite_from = sources
                 degraded, notice = True, UNGROUNDED_NOTICE
                 metrics.LLM_FALLBACKS.labels("ungrounded").inc()
             else:
@@ -485,7 +497,7 @@ class SupportEngine:
         numbers = cited_numbers(text)
         text = _renumber(text, numbers)
         citations = tuple(
-            self._citation(new, sources[old - 1]) for new, old in enumerate(numbers, start=1)
+            self._citation(new, cite_from[old - 1]) for new, old in enumerate(numbers, start=1)
         )
         return finish(
             text,

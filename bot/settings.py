@@ -75,6 +75,14 @@ class Settings(KnowledgeSettings):
         "question (measured better with a small local model: README, Measured), or first; "
         "numbers stay by rank ([1] = best) either way.",
     )
+    llm_named_sources: bool = Field(
+        default=False,
+        description="Give an LLM only the sources that name what the best source names of the "
+        "question (a plan, product or version: bot.grounding.named_sources), so that a "
+        "near-duplicate page on another one does not reach the prompt. Off: with a 1.5B local "
+        "model it fixed one plan mix-up and cost two other answers their gold citation "
+        "(README, Measured).",
+    )
     llm_source_words: int | None = Field(
         default=None,
         ge=10,
