@@ -396,17 +396,13 @@ class SupportEngine:
             SourceText(i, h.chunk.label, without_injections(h.chunk.text), h.support)
             for i, h in enumerate(sources, start=1)
         ]
-        llm_sources = list(sources)
+        picked = list(range(len(texts)))
         if self.llm is not None and self.settings.llm_named_sources:
-            named = named_sources(question, [t.text for t in texts], self.kb.sparse)
-            llm_sources = [sources[j] for j in named]
-        if self.settings.llm_top_k:
-            llm_sources = llm_sources[: self.settings.llm_top_k]
+            picked = named_sources(question, [t.text for t in texts], self.kb.sparse)
+        picked = picked[: self.settings.llm_top_k or len(picked)]
         # An LLM reads its own list, numbered from 1; its markers refer to it.
-        llm_texts = [
-            SourceText(i, h.chunk.label, without_injections(h.chunk.text), h.support)
-            for i, h in enumerate(llm_sources, start=1)
-        ]
+        llm_sources = [sources[j] for j in picked]
+        llm_texts = [replace(texts[j], number=i) for i, j in enumerate(picked, start=1)]
         if self.llm is not None and self.compressor is not None:
             llm_texts = await asyncio.to_thread(self.compressor.compress, question, llm_texts)
         degraded, notice = False, None
