@@ -379,7 +379,7 @@ class GroundingChecker:
             for k, (tag, i1, i2, j1, j2) in enumerate(ops):
                 if tag != "replace" or i1 == 0 or i2 - i1 > SWAP_WORDS or j2 - j1 > SWAP_WORDS:
                     continue
-                near = [o for o in (ops[k - 1], ops[k + 1] if k + 1 < len(ops) else None) if o]
+                near = ops[max(k - 1, 0) : k] + ops[k + 1 : k + 2]  # the ops either side
                 if not any(o[0] == "equal" and o[2] - o[1] >= SWAP_CONTEXT for o in near):
                     continue
                 mine, its = " ".join(words[i1:i2]), " ".join(theirs[j1:j2])
