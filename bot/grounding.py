@@ -335,10 +335,11 @@ class GroundingChecker:
             semantic[:, j] = sims[:, owners == j].max(axis=1)
         source_terms = [set(self.sparse.tokens(t)) for t in sources]
         source_numbers = [numbers(t) for t in sources]
+        asked = set(self.sparse.tokens(question)) if question else set()
         for i, claim in enumerate(claims):
             terms = self.claim_terms(claim, question)
             nums = numbers(claim)
-            named = self.names(claim, question) if question else set()
+            named = named_terms(claim, self.sparse) & asked  # as self.names, question read once
             for j in range(m):
                 if terms:
                     coverage[i, j] = sum(t in source_terms[j] for t in terms) / len(terms)

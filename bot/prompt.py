@@ -16,8 +16,8 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
+from bot.generators.base import SourceOrder
 from bot.models import Turn
 from knowledge.sentences import split_sentences
 
@@ -149,9 +149,6 @@ def without_injections(text: str) -> str:
         if any(c.strip() for c in clean):
             kept.append("\n".join(clean))
     return "\n\n".join(kept)
-
-
-SourceOrder = Literal["best_first", "best_last"]
 
 
 def format_sources(sources: Sequence[tuple[str, str]], order: SourceOrder = "best_first") -> str:

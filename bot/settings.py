@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 
-from bot.generators.base import DEFAULT_MAX_TOKENS
+from bot.generators.base import DEFAULT_MAX_TOKENS, SourceOrder
 from bot.ratelimit import parse_limit
 from knowledge.settings import Audience, KnowledgeSettings
 
@@ -69,7 +69,7 @@ class Settings(KnowledgeSettings):
         description="Sources given to an LLM generator (the first of the top_k); unset = top_k. "
         "3 by measurement: on a CPU, prompt reading dominates latency (README, Measured).",
     )
-    llm_source_order: Literal["best_first", "best_last"] = Field(
+    llm_source_order: SourceOrder = Field(
         default="best_last",
         description="Where the best source stands in an LLM's prompt: last, right above the "
         "question (measured better with a small local model: README, Measured), or first; "

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 class GeneratorError(RuntimeError):
     """The generator could not produce an answer (timeout, HTTP error, bad response)."""
 
+
+SourceOrder = Literal["best_first", "best_last"]
+"""Where the best source stands in an LLM's prompt (:func:`bot.prompt.format_sources`)."""
 
 DEFAULT_MAX_TOKENS = 160
 """About 120 words: five sentences or list items with their markers. Measured with a 1.5B model

@@ -28,9 +28,15 @@ from tenacity import (
     wait_exponential,
 )
 
-from bot.generators.base import DEFAULT_MAX_TOKENS, Generation, GeneratorError, SourceText
+from bot.generators.base import (
+    DEFAULT_MAX_TOKENS,
+    Generation,
+    GeneratorError,
+    SourceOrder,
+    SourceText,
+)
 from bot.models import Turn
-from bot.prompt import FewShotExample, SourceOrder, build_messages
+from bot.prompt import FewShotExample, build_messages
 
 log = logging.getLogger(__name__)
 
