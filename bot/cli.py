@@ -542,6 +542,14 @@ def evaluate(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="With --feedback-protocol: the split's seed.")] = 7,
+    paraphrases: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --feedback-protocol: a folder of DATASET.jsonl rewordings "
+            '({"question", "paraphrase"} per line; scripts/paraphrase_questions.py writes '
+            "them); the feedback half is also asked in other words, before and after.",
+        ),
+    ] = None,
 ) -> None:
     """Measure retrieval, answers, citations, abstention and latency on labelled sets.
 
@@ -590,10 +598,12 @@ def evaluate(
         # Gates are checked before the run, so a misspelt metric or dataset costs no minutes.
         gates = [parse_gate(g, datasets=[d.label for d in chosen]) for g in fail_under or []]
         if feedback_protocol:
-            _feedback_protocol(chosen, out, seed=seed, tune_epochs=tune_epochs)
+            _feedback_protocol(
+                chosen, out, seed=seed, tune_epochs=tune_epochs, paraphrases=paraphrases
+            )
             return
-        if tune_epochs is not None:
-            raise ValueError("--tune-epochs needs --feedback-protocol")
+        if tune_epochs is not None or paraphrases is not None:
+            raise ValueError("--tune-epochs and --paraphrases need --feedback-protocol")
         settings = _settings()
         if generator is not None:
             if generator not in ("extractive", "openai"):
@@ -630,23 +640,46 @@ def evaluate(
 
 
 def _feedback_protocol(
-    chosen: list[EvalInputs], out: Path, *, seed: int, tune_epochs: int | None
+    chosen: list[EvalInputs],
+    out: Path,
+    *,
+    seed: int,
+    tune_epochs: int | None,
+    paraphrases: Path | None = None,
 ) -> None:
     """``eval --feedback-protocol``: the protocol on each set's answerable, labelled questions
-    (in a temporary index and database each); figures to ``out/feedback_protocol.json``."""
+    (in a temporary index and database each); figures to ``out/feedback_protocol.json``.
+    ``paraphrases``: a folder with ``<dataset label>.jsonl`` rewordings; a set without its file
+    is run without them (and says so)."""
     import json
     from dataclasses import asdict
 
-    from bot.evaluation.feedback_protocol import render_result, run_set
+    from bot.evaluation.feedback_protocol import load_paraphrases, render_result, run_set
     from bot.evaluation.runner import load_all
 
+    if paraphrases is not None and not paraphrases.is_dir():
+        raise ValueError(f"--paraphrases {paraphrases}: not a folder")
     results = []
     for d in chosen:
         questions = [q for q in load_all(d) if q.answerable and q.gold]
         if len(questions) < 4:
             raise ValueError(f"{d.label}: the protocol needs at least 4 labelled questions")
+        reworded = None
+        if paraphrases is not None:
+            path = paraphrases / f"{d.label}.jsonl"
+            if path.is_file():
+                reworded = load_paraphrases(path)
+            else:
+                console.print(f"[yellow]{escape(d.label)}: no {escape(str(path))}[/]")
         result = asyncio.run(
-            run_set(d.label, d.docs, questions, seed=seed, tune_epochs=tune_epochs)
+            run_set(
+                d.label,
+                d.docs,
+                questions,
+                seed=seed,
+                tune_epochs=tune_epochs,
+                paraphrases=reworded,
+            )
         )
         render_result(result, console)
         results.append(result)

@@ -2,7 +2,7 @@
 
 Usage: ``.venv/bin/python scripts/feedback_protocol.py [--seed 7] [--correction-share 0.5]
 [--boost 0,0.25,0.5,1] [--min-similarity 0.85] [--bootstrap 2000]
-[--tune-epochs N] [--datasets samples/devsets.toml] [--json FILE]``
+[--tune-epochs N] [--paraphrases DIR] [--datasets samples/devsets.toml] [--json FILE]``
 """
 
 from __future__ import annotations
@@ -20,7 +20,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bot.evaluation.dataset import load_questions  # noqa: E402
-from bot.evaluation.feedback_protocol import render_result, run_set  # noqa: E402
+from bot.evaluation.feedback_protocol import (  # noqa: E402
+    load_paraphrases,
+    render_result,
+    run_set,
+)
 from bot.evaluation.runner import load_dataset_file  # noqa: E402
 
 
@@ -42,12 +46,21 @@ def main() -> None:
         help="also fine-tune the embedding model on the verified answers for this many epochs "
         "and evaluate the test half in an index built with it (step 5)",
     )
+    parser.add_argument(
+        "--paraphrases",
+        type=Path,
+        help="a folder of DATASET.jsonl rewordings (scripts/paraphrase_questions.py): also ask "
+        "the feedback half in other words, before and after the feedback",
+    )
     parser.add_argument("--datasets", type=Path, default=REPO / "samples" / "devsets.toml")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     results = []
     for ds in load_dataset_file(args.datasets):
         questions = [q for p in ds.questions for q in load_questions(p) if q.answerable and q.gold]
+        reworded = None
+        if args.paraphrases and (args.paraphrases / f"{ds.label}.jsonl").is_file():
+            reworded = load_paraphrases(args.paraphrases / f"{ds.label}.jsonl")
         results.append(
             asyncio.run(
                 run_set(
@@ -60,6 +73,7 @@ def main() -> None:
                     min_similarity=args.min_similarity,
                     bootstrap=args.bootstrap,
                     tune_epochs=args.tune_epochs,
+                    paraphrases=reworded,
                 )
             )
         )

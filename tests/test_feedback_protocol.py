@@ -1,7 +1,8 @@
 """A small run of the feedback protocol (bot.evaluation.feedback_protocol) on the office
 documents: the split, simulated votes and corrections, the test half before and after (the
 memory, the feedback links, a tuned embedding model), and repeats served from the answer
-memory; and ``supportbot eval --feedback-protocol``, the full protocol's command."""
+memory, and the feedback half asked again in other words; and ``supportbot eval
+--feedback-protocol``, the full protocol's command."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.evaluation.dataset import EvalQuestion
-from bot.evaluation.feedback_protocol import METRICS, run_set
+from bot.evaluation.feedback_protocol import METRICS, load_paraphrases, run_set
 from tests.conftest import OFFICE_QUESTIONS as QUESTIONS
 from tests.conftest import TESTS
+
+# A light rewording of every question.
+REWORDED = {q: "Quick question: " + q[0].lower() + q[1:] for q, _ in QUESTIONS}
 
 
 async def test_a_small_feedback_protocol_run() -> None:
@@ -28,6 +32,7 @@ async def test_a_small_feedback_protocol_run() -> None:
         boosts=(0.0, 0.5),
         bootstrap=200,
         tune_epochs=1,
+        paraphrases=REWORDED,
         progress=False,
     )
     assert (r.feedback, r.test) == (5, 5)
@@ -43,6 +48,17 @@ async def test_a_small_feedback_protocol_run() -> None:
     # Exact repeats: every verified answer comes back, citing a gold source.
     assert r.repeats_served == r.verified / r.feedback
     assert r.repeats_served_citation_hit == 1.0
+    # The feedback half in other words: scored before and after like the test half.
+    assert r.paraphrases == r.feedback
+    assert r.para_before is not None and r.para_after is not None and r.para_diff is not None
+    assert set(r.para_after) == {"0", "0.5", "tuned"}
+    for strength, figures in r.para_after.items():
+        for m in METRICS:
+            d, lo, hi = r.para_diff[strength][m]
+            assert abs(figures[m] - r.para_before[m] - d) < 1e-9 and lo <= d <= hi
+    assert r.para_served is not None and 0.0 <= r.para_served <= r.verified / r.feedback
+    if r.para_served:
+        assert r.para_served_citation_hit == 1.0
 
 
 def test_the_eval_command_runs_the_protocol_and_writes_its_figures(
@@ -57,15 +73,28 @@ def test_the_eval_command_runs_the_protocol_and_writes_its_figures(
         )
     )
     spec = f"office={TESTS / 'data' / 'office'},{qa}"
+    paras = tmp_path / "paraphrases"
+    paras.mkdir()
+    (paras / "office.jsonl").write_text(
+        "".join(json.dumps({"question": q, "paraphrase": p}) + "\n" for q, p in REWORDED.items())
+    )
+    assert load_paraphrases(paras / "office.jsonl") == REWORDED
     out = tmp_path / "reports"
     result = CliRunner().invoke(
-        app, ["eval", "--feedback-protocol", "-d", spec, "--out", str(out), "--seed", "3"]
+        app,
+        ["eval", "--feedback-protocol", "-d", spec, "--out", str(out), "--seed", "3"]
+        + ["--paraphrases", str(paras)],
     )
     assert result.exit_code == 0, result.output
     assert "office: test half, before → after feedback" in result.output
+    assert "office: 5 feedback-half questions in other words" in result.output
     (figures,) = json.loads((out / "feedback_protocol.json").read_text())
     assert (figures["name"], figures["feedback"], figures["test"]) == ("office", 5, 5)
     assert figures["tune_seconds"] is None  # no --tune-epochs
+    assert figures["paraphrases"] == 5 and set(figures["para_after"]) == {"0", "0.25", "0.5", "1"}
 
     refused = CliRunner().invoke(app, ["eval", "-d", spec, "--tune-epochs", "1"])
-    assert refused.exit_code == 1 and "--tune-epochs needs --feedback-protocol" in refused.output
+    assert refused.exit_code == 1 and "need --feedback-protocol" in refused.output
+    (paras / "bad.jsonl").write_text('{"question": "q"}\n')
+    with pytest.raises(ValueError, match="bad.jsonl:1: not a question/paraphrase object"):
+        load_paraphrases(paras / "bad.jsonl")

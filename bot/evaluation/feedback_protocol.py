@@ -12,7 +12,10 @@ For one labelled set, in a fresh temporary index and database (:func:`run_set`):
    MRR@10 and citation hit (the definitions of :mod:`bot.evaluation.metrics`), with a
    paired-bootstrap 95% interval of each difference (resampling questions).
 4. Ask the feedback half again (exact repeats): how often a verified answer is served, and the
-   citation hit of the answers given.
+   citation hit of the answers given. With ``paraphrases`` (a rewording of each question, e.g.
+   from ``scripts/paraphrase_questions.py``), also ask the feedback half in other words, before
+   and after the feedback like the test half (the ``para_*`` figures): the user who asks again
+   differently, between the exact repeat and an unseen question.
 5. With ``tune_epochs`` set, retriever adaptation (:mod:`bot.tuning`): fine-tune the embedding
    model on the verified answers of step 2, ingest the documents again with it in a second
    index, and evaluate the test half there (key ``"tuned"`` of the step-3 figures; the answer
@@ -28,10 +31,12 @@ and is not measured here.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import random
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,6 +104,58 @@ class SetResult:
     repeats_citation_hit: float
     tune_seconds: float | None = None
     tune_rows: int | None = None
+    paraphrases: int = 0  # feedback-half questions asked again in other words
+    para_before: dict[str, float] | None = None
+    para_after: dict[str, dict[str, float]] | None = None  # keys as test_after
+    para_diff: dict[str, dict[str, tuple[float, float, float]]] | None = None
+    para_served: float | None = None  # share served a verified answer
+    para_served_citation_hit: float | None = None
+
+
+def load_paraphrases(path: Path) -> dict[str, str]:
+    """``{question: rewording}`` from a JSON-lines file of ``{"question", "paraphrase"}``
+    objects (what ``scripts/paraphrase_questions.py`` writes).
+
+    Raises:
+        ValueError: a line that is not such an object (with its line number).
+    """
+    out: dict[str, str] = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            out[str(row["question"])] = str(row["paraphrase"])
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{n}: not a question/paraphrase object: {exc}") from exc
+    return out
+
+
+def _means(rows: Sequence[dict[str, float]]) -> dict[str, float]:
+    return {m: float(np.mean([s[m] for s in rows])) for m in METRICS}
+
+
+def _diffs(
+    before: Sequence[dict[str, float]],
+    after: Mapping[str, Sequence[dict[str, float]]],
+    bootstrap: int,
+    seed: int,
+) -> dict[str, dict[str, tuple[float, float, float]]]:
+    return {
+        k: {
+            m: paired_bootstrap([s[m] for s in before], [s[m] for s in v], bootstrap, seed)
+            for m in METRICS
+        }
+        for k, v in after.items()
+    }
+
+
+async def _answers(engine: SupportEngine, questions: Sequence[EvalQuestion]) -> list[Answer]:
+    return [await engine.answer(q.question, audience="internal") for q in questions]
+
+
+def _scored(answers: Sequence[Answer], questions: Sequence[EvalQuestion]) -> list[dict[str, float]]:
+    return [scores(a, q) for a, q in zip(answers, questions, strict=True)]
 
 
 async def _tuned_scores(
@@ -106,14 +163,15 @@ async def _tuned_scores(
     chunks: list[Chunk],
     base_model: str,
     docs: Path,
-    test: Sequence[EvalQuestion],
+    sets: Sequence[Sequence[EvalQuestion]],
     tmp: Path,
     *,
     epochs: int,
     progress: bool,
-) -> tuple[list[dict[str, float]], TuneReport]:
+) -> tuple[list[list[dict[str, float]]], TuneReport]:
     """Step 5: tune on the verified answers (all of them: the test half is the held-out set),
-    re-ingest ``docs`` with the tuned model, and score the test half."""
+    re-ingest ``docs`` with the tuned model, and score each of ``sets`` (the test half, and the
+    paraphrases when given)."""
     questions = await training_questions(store, min_up_votes=1)
     model_dir = tmp / "tuned-model"
     report = await asyncio.to_thread(
@@ -132,7 +190,7 @@ async def _tuned_scores(
     engine = await asyncio.to_thread(SupportEngine.from_settings, tuned_settings)
     try:
         await asyncio.to_thread(engine.kb.ingest, [docs], audience="internal", progress=progress)
-        figures = [scores(await engine.answer(q.question, audience="internal"), q) for q in test]
+        figures = [_scored(await _answers(engine, qs), qs) for qs in sets]
         return figures, report
     finally:
         await engine.aclose()
@@ -149,10 +207,13 @@ async def run_set(
     min_similarity: float = 0.85,
     bootstrap: int = 2000,
     tune_epochs: int | None = None,
+    paraphrases: Mapping[str, str] | None = None,
     progress: bool = True,
 ) -> SetResult:
     """Steps 1 to 4 (and 5 with ``tune_epochs``) on one set (answerable questions with gold
-    sources), in a temporary folder; see the module docstring."""
+    sources), in a temporary folder; see the module docstring. ``paraphrases`` maps a
+    question's text to its rewording; feedback-half questions without one are left out of the
+    ``para_*`` figures."""
     tmp = Path(tempfile.mkdtemp(prefix=f"supportbot-protocol-{name}-"))
     settings = Settings(data_dir=tmp, _env_file=None)  # type: ignore[call-arg]
     engine = await asyncio.to_thread(SupportEngine.from_settings, settings)
@@ -190,7 +251,13 @@ async def run_set(
                     corrected += 1
 
         # 3. The test half before and after the memory is loaded.
-        before = [scores(await engine.answer(q.question, audience="internal"), q) for q in test]
+        before = _scored(await _answers(engine, test), test)
+        reworded = [
+            dataclasses.replace(q, question=paraphrases[q.question])
+            for q in feedback
+            if paraphrases and q.question in paraphrases
+        ]
+        para_before = _scored(await _answers(engine, reworded), reworded)
         report = await MemoryRefresher(
             engine, store, interval_s=60, min_up_votes=1, links=True
         ).refresh()
@@ -198,12 +265,23 @@ async def run_set(
         assert engine.links is not None
         engine.links.min_similarity = min_similarity
         after: dict[str, list[dict[str, float]]] = {}
+        para_after: dict[str, list[dict[str, float]]] = {}
         served_test = 0
+        para_served: list[float] = []
         for strength in boosts:
             engine.links.strength = strength
-            answers = [await engine.answer(q.question, audience="internal") for q in test]
-            after[f"{strength:g}"] = [scores(a, q) for a, q in zip(answers, test, strict=True)]
+            answers = await _answers(engine, test)
+            after[f"{strength:g}"] = _scored(answers, test)
             served_test = max(served_test, sum(a.generator == "verified" for a in answers))
+            if reworded:
+                answers = await _answers(engine, reworded)
+                para_after[f"{strength:g}"] = _scored(answers, reworded)
+                if strength == boosts[0]:  # the memory serves before retrieval: any strength
+                    para_served = [
+                        scores(a, q)["citation_hit"]
+                        for a, q in zip(answers, reworded, strict=True)
+                        if a.generator == "verified"
+                    ]
         engine.links.strength = 0.0
 
         # 4. Exact repeats of the feedback half.
@@ -217,16 +295,19 @@ async def run_set(
         # 5. Retriever adaptation: a model tuned on the verified answers, in its own index.
         tuned: TuneReport | None = None
         if tune_epochs is not None:
-            after["tuned"], tuned = await _tuned_scores(
+            figures, tuned = await _tuned_scores(
                 store,
                 chunks,
                 settings.embedding_model,
                 docs,
-                test,
+                [test, reworded],
                 tmp,
                 epochs=tune_epochs,
                 progress=progress,
             )
+            after["tuned"] = figures[0]
+            if reworded:
+                para_after["tuned"] = figures[1]
         return SetResult(
             name=name,
             feedback=len(feedback),
@@ -235,17 +316,9 @@ async def run_set(
             down=down,
             corrected=corrected,
             verified=verified,
-            test_before={m: float(np.mean([s[m] for s in before])) for m in METRICS},
-            test_after={
-                k: {m: float(np.mean([s[m] for s in v])) for m in METRICS} for k, v in after.items()
-            },
-            test_diff={
-                k: {
-                    m: paired_bootstrap([s[m] for s in before], [s[m] for s in v], bootstrap, seed)
-                    for m in METRICS
-                }
-                for k, v in after.items()
-            },
+            test_before=_means(before),
+            test_after={k: _means(v) for k, v in after.items()},
+            test_diff=_diffs(before, after, bootstrap, seed),
             test_served=served_test,
             repeats_served=len(served) / len(feedback),
             repeats_served_citation_hit=float(np.mean(served)) if served else None,
@@ -256,6 +329,12 @@ async def run_set(
             ),
             tune_seconds=tuned.seconds if tuned else None,
             tune_rows=tuned.triples if tuned else None,
+            paraphrases=len(reworded),
+            para_before=_means(para_before) if reworded else None,
+            para_after={k: _means(v) for k, v in para_after.items()} if reworded else None,
+            para_diff=_diffs(para_before, para_after, bootstrap, seed) if reworded else None,
+            para_served=len(para_served) / len(reworded) if reworded else None,
+            para_served_citation_hit=float(np.mean(para_served)) if para_served else None,
         )
     finally:
         store.close()
@@ -263,28 +342,43 @@ async def run_set(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _table(
+    title: str,
+    before: dict[str, float],
+    after: dict[str, dict[str, float]],
+    diff: dict[str, dict[str, tuple[float, float, float]]],
+) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("mechanism")
+    for m in METRICS:
+        table.add_column(m, justify="right")
+    for key, figures in after.items():
+        label = "tuned embedding model" if key == "tuned" else f"memory, feedback_boost {key}"
+        cells = []
+        for m in METRICS:
+            d, lo, hi = diff[key][m]
+            cells.append(f"{before[m]:.3f} → {figures[m]:.3f}\nΔ {d:+.3f} [{lo:+.3f}, {hi:+.3f}]")
+        table.add_row(label, *cells)
+    return table
+
+
 def render_result(r: SetResult, console: Console) -> None:
     """Print one set's protocol figures: the feedback given, a table of the test half before
-    → after for each mechanism (Δ with its 95% interval), and the repeats."""
+    → after for each mechanism (Δ with its 95% interval), the repeats, and the paraphrased
+    repeats when there are any."""
     console.print(
         f"\n[bold]{escape(r.name)}[/]: feedback half {r.feedback}, test half {r.test}; "
         f"{r.up} 👍, {r.down} 👎, {r.corrected} corrected by the lead; "
         f"{r.verified} verified answers in the memory"
     )
-    table = Table(title=f"{r.name}: test half, before → after feedback", title_justify="left")
-    table.add_column("mechanism")
-    for m in METRICS:
-        table.add_column(m, justify="right")
-    for key, figures in r.test_after.items():
-        label = "tuned embedding model" if key == "tuned" else f"memory, feedback_boost {key}"
-        cells = []
-        for m in METRICS:
-            d, lo, hi = r.test_diff[key][m]
-            cells.append(
-                f"{r.test_before[m]:.3f} → {figures[m]:.3f}\nΔ {d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
-            )
-        table.add_row(label, *cells)
-    console.print(table)
+    console.print(
+        _table(
+            f"{r.name}: test half, before → after feedback",
+            r.test_before,
+            r.test_after,
+            r.test_diff,
+        )
+    )
     if r.tune_seconds is not None:
         console.print(
             f"  tuned embedding model: {r.tune_rows} training rows, {r.tune_seconds:.0f} s"
@@ -295,3 +389,18 @@ def render_result(r: SetResult, console: Console) -> None:
         f"  repeats: verified answer served {r.repeats_served:.3f}; citation hit of those "
         f"{'–' if hit is None else f'{hit:.3f}'}; of all repeats {r.repeats_citation_hit:.3f}"
     )
+    if r.para_before and r.para_after and r.para_diff:
+        console.print(
+            _table(
+                f"{r.name}: {r.paraphrases} feedback-half questions in other words, "
+                "before → after feedback",
+                r.para_before,
+                r.para_after,
+                r.para_diff,
+            )
+        )
+        hit = r.para_served_citation_hit
+        console.print(
+            f"  reworded repeats: verified answer served {r.para_served or 0:.3f}; citation "
+            f"hit of those {'–' if hit is None else f'{hit:.3f}'}"
+        )
