@@ -542,6 +542,14 @@ def evaluate(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="With --feedback-protocol: the split's seed.")] = 7,
+    few_shot: Annotated[
+        bool,
+        typer.Option(
+            "--few-shot",
+            help="With --feedback-protocol and --generator openai: also answer the test half "
+            "with dynamic few-shot (memory_few_shot) and compare citation hit, F1 and ROUGE-L.",
+        ),
+    ] = False,
     paraphrases: Annotated[
         Path | None,
         typer.Option(
@@ -597,17 +605,23 @@ def evaluate(
         )
         # Gates are checked before the run, so a misspelt metric or dataset costs no minutes.
         gates = [parse_gate(g, datasets=[d.label for d in chosen]) for g in fail_under or []]
+        if generator is not None and generator not in ("extractive", "openai"):
+            raise ValueError(f"--generator must be extractive or openai, not {generator!r}")
         if feedback_protocol:
             _feedback_protocol(
-                chosen, out, seed=seed, tune_epochs=tune_epochs, paraphrases=paraphrases
+                chosen,
+                out,
+                seed=seed,
+                tune_epochs=tune_epochs,
+                paraphrases=paraphrases,
+                generator=generator,
+                few_shot=few_shot,
             )
             return
-        if tune_epochs is not None or paraphrases is not None:
-            raise ValueError("--tune-epochs and --paraphrases need --feedback-protocol")
+        if tune_epochs is not None or paraphrases is not None or few_shot:
+            raise ValueError("--tune-epochs, --paraphrases and --few-shot need --feedback-protocol")
         settings = _settings()
         if generator is not None:
-            if generator not in ("extractive", "openai"):
-                raise ValueError(f"--generator must be extractive or openai, not {generator!r}")
             settings = settings.model_copy(update={"generator": generator})
         runs = run_datasets(chosen, settings, configs=names, console=console)
     except ValueError as exc:
@@ -646,11 +660,14 @@ def _feedback_protocol(
     seed: int,
     tune_epochs: int | None,
     paraphrases: Path | None = None,
+    generator: str | None = None,
+    few_shot: bool = False,
 ) -> None:
     """``eval --feedback-protocol``: the protocol on each set's answerable, labelled questions
     (in a temporary index and database each); figures to ``out/feedback_protocol.json``.
     ``paraphrases``: a folder with ``<dataset label>.jsonl`` rewordings; a set without its file
-    is run without them (and says so)."""
+    is run without them (and says so). ``generator`` and ``few_shot``: see
+    :func:`bot.evaluation.feedback_protocol.run_set`."""
     import json
     from dataclasses import asdict
 
@@ -679,6 +696,8 @@ def _feedback_protocol(
                 seed=seed,
                 tune_epochs=tune_epochs,
                 paraphrases=reworded,
+                generator=generator,
+                few_shot=few_shot,
             )
         )
         render_result(result, console)

@@ -2,7 +2,8 @@
 
 Usage: ``.venv/bin/python scripts/feedback_protocol.py [--seed 7] [--correction-share 0.5]
 [--boost 0,0.25,0.5,1] [--min-similarity 0.85] [--bootstrap 2000]
-[--tune-epochs N] [--paraphrases DIR] [--datasets samples/devsets.toml] [--json FILE]``
+[--tune-epochs N] [--paraphrases DIR] [--generator openai] [--few-shot] [--sample N]
+[--datasets samples/devsets.toml] [--json FILE]``
 """
 
 from __future__ import annotations
@@ -19,13 +20,12 @@ from rich.console import Console
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bot.evaluation.dataset import load_questions  # noqa: E402
 from bot.evaluation.feedback_protocol import (  # noqa: E402
     load_paraphrases,
     render_result,
     run_set,
 )
-from bot.evaluation.runner import load_dataset_file  # noqa: E402
+from bot.evaluation.runner import load_all, load_dataset_file  # noqa: E402
 
 
 def main() -> None:
@@ -52,12 +52,21 @@ def main() -> None:
         help="a folder of DATASET.jsonl rewordings (scripts/paraphrase_questions.py): also ask "
         "the feedback half in other words, before and after the feedback",
     )
+    parser.add_argument("--generator", choices=("extractive", "openai"))
+    parser.add_argument(
+        "--few-shot",
+        action="store_true",
+        help="with --generator openai: also answer the test half with dynamic few-shot",
+    )
+    parser.add_argument(
+        "--sample", type=int, help="an evenly spaced subset of each question file (as eval's)"
+    )
     parser.add_argument("--datasets", type=Path, default=REPO / "samples" / "devsets.toml")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     results = []
-    for ds in load_dataset_file(args.datasets):
-        questions = [q for p in ds.questions for q in load_questions(p) if q.answerable and q.gold]
+    for ds in load_dataset_file(args.datasets, sample=args.sample):
+        questions = [q for q in load_all(ds) if q.answerable and q.gold]
         reworded = None
         if args.paraphrases and (args.paraphrases / f"{ds.label}.jsonl").is_file():
             reworded = load_paraphrases(args.paraphrases / f"{ds.label}.jsonl")
@@ -74,6 +83,8 @@ def main() -> None:
                     bootstrap=args.bootstrap,
                     tune_epochs=args.tune_epochs,
                     paraphrases=reworded,
+                    generator=args.generator,
+                    few_shot=args.few_shot,
                 )
             )
         )

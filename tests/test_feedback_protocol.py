@@ -14,9 +14,15 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.evaluation.dataset import EvalQuestion
-from bot.evaluation.feedback_protocol import METRICS, load_paraphrases, run_set
+from bot.evaluation.feedback_protocol import (
+    ANSWER_METRICS,
+    METRICS,
+    load_paraphrases,
+    run_set,
+)
 from tests.conftest import OFFICE_QUESTIONS as QUESTIONS
 from tests.conftest import TESTS
+from tests.fake_openai import FakeOpenAI
 
 # A light rewording of every question.
 REWORDED = {q: "Quick question: " + q[0].lower() + q[1:] for q, _ in QUESTIONS}
@@ -59,6 +65,45 @@ async def test_a_small_feedback_protocol_run() -> None:
     assert r.para_served is not None and 0.0 <= r.para_served <= r.verified / r.feedback
     if r.para_served:
         assert r.para_served_citation_hit == 1.0
+
+
+async def test_the_few_shot_step_sends_verified_answers_as_the_llms_examples(
+    fake: tuple[FakeOpenAI, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the LLM generator (a local chat-completions server), the few-shot step answers the
+    test half again with the verified feedback-half answers as the prompt's examples."""
+    server, url = fake
+    monkeypatch.setenv("SUPPORTBOT_OPENAI_BASE_URL", url)
+    questions = [EvalQuestion(q, f"See {gold}.", (gold,), True) for q, gold in QUESTIONS]
+    office = TESTS / "data" / "office"
+    with pytest.raises(ValueError, match="needs the LLM generator"):
+        await run_set("office", office, questions, few_shot=True, generator="extractive")
+    r = await run_set(
+        "office",
+        office,
+        questions,
+        seed=3,
+        boosts=(0.0,),
+        bootstrap=200,
+        generator="openai",
+        few_shot=True,
+        progress=False,
+    )
+    assert r.verified > 0 and r.few_shot_n == r.test == 5
+    assert r.few_shot_before and r.few_shot_after and r.few_shot_diff
+    for m in ANSWER_METRICS:
+        d, lo, hi = r.few_shot_diff[m]
+        assert abs(r.few_shot_after[m] - r.few_shot_before[m] - d) < 1e-9 and lo <= d <= hi
+
+    def examples(body: dict[str, object]) -> list[str]:
+        """The labelled questions shown as earlier exchanges (not the one being asked)."""
+        users = [m["content"] for m in body["messages"] if m["role"] == "user"]  # type: ignore[attr-defined]
+        return [q for q, _ in QUESTIONS if any(f"Question: {q}" in u for u in users[:-1])]
+
+    shown = [examples(body) for body in server.requests]
+    # Only the five few-shot answers carry verified examples; every other prompt has the
+    # curated ones.
+    assert sum(bool(e) for e in shown) == 5
 
 
 def test_the_eval_command_runs_the_protocol_and_writes_its_figures(

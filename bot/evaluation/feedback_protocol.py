@@ -16,7 +16,11 @@ For one labelled set, in a fresh temporary index and database (:func:`run_set`):
    from ``scripts/paraphrase_questions.py``), also ask the feedback half in other words, before
    and after the feedback like the test half (the ``para_*`` figures): the user who asks again
    differently, between the exact repeat and an unseen question.
-5. With ``tune_epochs`` set, retriever adaptation (:mod:`bot.tuning`): fine-tune the embedding
+5. With ``few_shot`` (and an LLM generator), dynamic few-shot: the test half answered again
+   with ``memory_few_shot`` on (the verified answers nearest each question as the prompt's
+   examples), against the same answers with the curated examples (the memory loaded, no
+   boost): citation hit, token F1 and ROUGE-L of the questions with a gold answer.
+6. With ``tune_epochs`` set, retriever adaptation (:mod:`bot.tuning`): fine-tune the embedding
    model on the verified answers of step 2, ingest the documents again with it in a second
    index, and evaluate the test half there (key ``"tuned"`` of the step-3 figures; the answer
    memory and the links are not loaded in that index, so the difference is the model's alone).
@@ -24,8 +28,8 @@ For one labelled set, in a fresh temporary index and database (:func:`run_set`):
 ``supportbot eval --feedback-protocol [--tune-epochs N]`` runs it on the dev sets (or any
 labelled set), ``scripts/feedback_protocol.py`` with the finer options (boost strengths, the
 correction share); ``tests/test_feedback_protocol.py`` runs a small version. The temporary
-folder (indexes, database, tuned model) is removed at the end. Dynamic few-shot needs an LLM
-and is not measured here.
+folder (indexes, database, tuned model) is removed at the end. ``generator`` overrides the
+setting for the whole run (the simulated users then vote on that generator's answers).
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ from bot.evaluation.metrics import (
     citation_hit,
     hit_at_k,
     reciprocal_rank_at_k,
+    rouge_l,
+    token_f1,
 )
 from bot.feedback import FeedbackStore
 from bot.models import Answer
@@ -60,6 +66,9 @@ from bot.tuning import TuneReport, training_questions, tune
 from knowledge.chunking import Chunk
 
 METRICS = ("hit@5", "mrr@10", "citation_hit")
+ANSWER_METRICS = ("citation_hit", "f1", "rouge_l")
+"""The figures of the few-shot step (an abstention scores 0 on F1 and ROUGE-L, as in
+:func:`bot.evaluation.metrics.summarize`)."""
 
 
 def scores(answer: Answer, q: EvalQuestion) -> dict[str, float]:
@@ -69,6 +78,17 @@ def scores(answer: Answer, q: EvalQuestion) -> dict[str, float]:
         "hit@5": hit_at_k(ranked, q.gold, 5),
         "mrr@10": reciprocal_rank_at_k(ranked, q.gold, 10),
         "citation_hit": citation_hit([c.source_id for c in answer.citations], q.gold),
+    }
+
+
+def answer_scores(answer: Answer, q: EvalQuestion) -> dict[str, float]:
+    """Citation hit, token F1 and ROUGE-L of an answer against ``q.answer`` (required)."""
+    assert q.answer is not None
+    text = "" if answer.abstained else answer.text
+    return {
+        "citation_hit": citation_hit([c.source_id for c in answer.citations], q.gold),
+        "f1": token_f1(text, q.answer),
+        "rouge_l": rouge_l(text, q.answer),
     }
 
 
@@ -110,6 +130,10 @@ class SetResult:
     para_diff: dict[str, dict[str, tuple[float, float, float]]] | None = None
     para_served: float | None = None  # share served a verified answer
     para_served_citation_hit: float | None = None
+    few_shot_n: int = 0  # test-half questions with a gold answer, for the few-shot step
+    few_shot_before: dict[str, float] | None = None  # curated examples
+    few_shot_after: dict[str, float] | None = None  # dynamic few-shot
+    few_shot_diff: dict[str, tuple[float, float, float]] | None = None
 
 
 def load_paraphrases(path: Path) -> dict[str, str]:
@@ -131,8 +155,21 @@ def load_paraphrases(path: Path) -> dict[str, str]:
     return out
 
 
-def _means(rows: Sequence[dict[str, float]]) -> dict[str, float]:
-    return {m: float(np.mean([s[m] for s in rows])) for m in METRICS}
+def _means(rows: Sequence[dict[str, float]], keys: Sequence[str] = METRICS) -> dict[str, float]:
+    return {m: float(np.mean([s[m] for s in rows])) for m in keys}
+
+
+def _diff(
+    before: Sequence[dict[str, float]],
+    after: Sequence[dict[str, float]],
+    bootstrap: int,
+    seed: int,
+    keys: Sequence[str] = METRICS,
+) -> dict[str, tuple[float, float, float]]:
+    return {
+        m: paired_bootstrap([s[m] for s in before], [s[m] for s in after], bootstrap, seed)
+        for m in keys
+    }
 
 
 def _diffs(
@@ -141,13 +178,7 @@ def _diffs(
     bootstrap: int,
     seed: int,
 ) -> dict[str, dict[str, tuple[float, float, float]]]:
-    return {
-        k: {
-            m: paired_bootstrap([s[m] for s in before], [s[m] for s in v], bootstrap, seed)
-            for m in METRICS
-        }
-        for k, v in after.items()
-    }
+    return {k: _diff(before, v, bootstrap, seed) for k, v in after.items()}
 
 
 async def _answers(engine: SupportEngine, questions: Sequence[EvalQuestion]) -> list[Answer]:
@@ -196,6 +227,23 @@ async def _tuned_scores(
         await engine.aclose()
 
 
+async def _few_shot_scores(
+    engine: SupportEngine, test: Sequence[EvalQuestion], curated: Sequence[Answer]
+) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+    """The few-shot step: :data:`ANSWER_METRICS` of the test half's ``curated`` answers and of
+    the same questions answered with ``memory_few_shot`` on (questions with a gold answer)."""
+    keep = [i for i, q in enumerate(test) if q.answer]
+    questions = [test[i] for i in keep]
+    before = [answer_scores(curated[i], test[i]) for i in keep]
+    engine.settings = engine.settings.model_copy(update={"memory_few_shot": True})
+    try:
+        answers = await _answers(engine, questions)
+        after = [answer_scores(a, q) for a, q in zip(answers, questions, strict=True)]
+    finally:
+        engine.settings = engine.settings.model_copy(update={"memory_few_shot": False})
+    return before, after
+
+
 async def run_set(
     name: str,
     docs: Path,
@@ -208,17 +256,27 @@ async def run_set(
     bootstrap: int = 2000,
     tune_epochs: int | None = None,
     paraphrases: Mapping[str, str] | None = None,
+    generator: str | None = None,
+    few_shot: bool = False,
     progress: bool = True,
 ) -> SetResult:
     """Steps 1 to 4 (and 5 with ``tune_epochs``) on one set (answerable questions with gold
     sources), in a temporary folder; see the module docstring. ``paraphrases`` maps a
     question's text to its rewording; feedback-half questions without one are left out of the
-    ``para_*`` figures."""
+    ``para_*`` figures.
+
+    Raises:
+        ValueError: ``few_shot`` without an LLM generator.
+    """
     tmp = Path(tempfile.mkdtemp(prefix=f"supportbot-protocol-{name}-"))
     settings = Settings(data_dir=tmp, _env_file=None)  # type: ignore[call-arg]
+    if generator:
+        settings = settings.model_copy(update={"generator": generator})
     engine = await asyncio.to_thread(SupportEngine.from_settings, settings)
     store = FeedbackStore(f"sqlite:///{tmp / 'feedback.db'}")
     try:
+        if few_shot and engine.llm is None:
+            raise ValueError("the few-shot step needs the LLM generator (generator = openai)")
         await asyncio.to_thread(engine.kb.ingest, [docs], audience="internal", progress=progress)
         chunks: list[Chunk] = engine.kb.index.all_chunks()
         order = list(range(len(questions)))
@@ -268,9 +326,11 @@ async def run_set(
         para_after: dict[str, list[dict[str, float]]] = {}
         served_test = 0
         para_served: list[float] = []
+        curated: list[Answer] = []  # the test half's answers at the first strength
         for strength in boosts:
             engine.links.strength = strength
             answers = await _answers(engine, test)
+            curated = curated or answers
             after[f"{strength:g}"] = _scored(answers, test)
             served_test = max(served_test, sum(a.generator == "verified" for a in answers))
             if reworded:
@@ -283,6 +343,7 @@ async def run_set(
                         if a.generator == "verified"
                     ]
         engine.links.strength = 0.0
+        shots = await _few_shot_scores(engine, test, curated) if few_shot else None
 
         # 4. Exact repeats of the feedback half.
         repeats = [await engine.answer(q.question, audience="internal") for q in feedback]
@@ -292,7 +353,7 @@ async def run_set(
             if a.generator == "verified"
         ]
 
-        # 5. Retriever adaptation: a model tuned on the verified answers, in its own index.
+        # 6. Retriever adaptation: a model tuned on the verified answers, in its own index.
         tuned: TuneReport | None = None
         if tune_epochs is not None:
             figures, tuned = await _tuned_scores(
@@ -335,6 +396,10 @@ async def run_set(
             para_diff=_diffs(para_before, para_after, bootstrap, seed) if reworded else None,
             para_served=len(para_served) / len(reworded) if reworded else None,
             para_served_citation_hit=float(np.mean(para_served)) if para_served else None,
+            few_shot_n=len(shots[0]) if shots else 0,
+            few_shot_before=_means(shots[0], ANSWER_METRICS) if shots else None,
+            few_shot_after=_means(shots[1], ANSWER_METRICS) if shots else None,
+            few_shot_diff=_diff(*shots, bootstrap, seed, ANSWER_METRICS) if shots else None,
         )
     finally:
         store.close()
@@ -404,3 +469,20 @@ def render_result(r: SetResult, console: Console) -> None:
             f"  reworded repeats: verified answer served {r.para_served or 0:.3f}; citation "
             f"hit of those {'–' if hit is None else f'{hit:.3f}'}"
         )
+    if r.few_shot_before and r.few_shot_after and r.few_shot_diff:
+        table = Table(
+            title=f"{r.name}: {r.few_shot_n} test-half questions, curated examples → dynamic "
+            "few-shot",
+            title_justify="left",
+        )
+        for m in ANSWER_METRICS:
+            table.add_column(m, justify="right")
+        cells = []
+        for m in ANSWER_METRICS:
+            d, lo, hi = r.few_shot_diff[m]
+            cells.append(
+                f"{r.few_shot_before[m]:.3f} → {r.few_shot_after[m]:.3f}\n"
+                f"Δ {d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+            )
+        table.add_row(*cells)
+        console.print(table)
