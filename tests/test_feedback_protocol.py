@@ -90,7 +90,9 @@ async def test_the_few_shot_step_sends_verified_answers_as_the_llms_examples(
         progress=False,
     )
     assert r.verified > 0 and r.few_shot_n == r.test == 5
-    assert r.few_shot_before and r.few_shot_after and r.few_shot_diff
+    assert r.few_shot_before and r.few_shot_after and r.few_shot_diff and r.few_shot_tokens_in
+    before_tokens, after_tokens = r.few_shot_tokens_in
+    assert before_tokens and after_tokens  # the fake server reports usage
     for m in ANSWER_METRICS:
         d, lo, hi = r.few_shot_diff[m]
         assert abs(r.few_shot_after[m] - r.few_shot_before[m] - d) < 1e-9 and lo <= d <= hi

@@ -134,6 +134,7 @@ class SetResult:
     few_shot_before: dict[str, float] | None = None  # curated examples
     few_shot_after: dict[str, float] | None = None  # dynamic few-shot
     few_shot_diff: dict[str, tuple[float, float, float]] | None = None
+    few_shot_tokens_in: tuple[float | None, float | None] | None = None  # mean prompt tokens
 
 
 def load_paraphrases(path: Path) -> dict[str, str]:
@@ -229,9 +230,10 @@ async def _tuned_scores(
 
 async def _few_shot_scores(
     engine: SupportEngine, test: Sequence[EvalQuestion], curated: Sequence[Answer]
-) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+) -> tuple[list[dict[str, float]], list[dict[str, float]], tuple[float | None, float | None]]:
     """The few-shot step: :data:`ANSWER_METRICS` of the test half's ``curated`` answers and of
-    the same questions answered with ``memory_few_shot`` on (questions with a gold answer)."""
+    the same questions answered with ``memory_few_shot`` on (questions with a gold answer),
+    and the mean prompt tokens of each (``None`` when the endpoint reported none)."""
     keep = [i for i, q in enumerate(test) if q.answer]
     questions = [test[i] for i in keep]
     before = [answer_scores(curated[i], test[i]) for i in keep]
@@ -241,7 +243,12 @@ async def _few_shot_scores(
         after = [answer_scores(a, q) for a, q in zip(answers, questions, strict=True)]
     finally:
         engine.settings = engine.settings.model_copy(update={"memory_few_shot": False})
-    return before, after
+
+    def tokens(answers: Sequence[Answer]) -> float | None:
+        counts = [a.tokens_in for a in answers if a.tokens_in is not None]
+        return float(np.mean(counts)) if counts else None
+
+    return before, after, (tokens([curated[i] for i in keep]), tokens(answers))
 
 
 async def run_set(
@@ -399,7 +406,10 @@ async def run_set(
             few_shot_n=len(shots[0]) if shots else 0,
             few_shot_before=_means(shots[0], ANSWER_METRICS) if shots else None,
             few_shot_after=_means(shots[1], ANSWER_METRICS) if shots else None,
-            few_shot_diff=_diff(*shots, bootstrap, seed, ANSWER_METRICS) if shots else None,
+            few_shot_diff=_diff(shots[0], shots[1], bootstrap, seed, ANSWER_METRICS)
+            if shots
+            else None,
+            few_shot_tokens_in=shots[2] if shots else None,
         )
     finally:
         store.close()
@@ -486,3 +496,6 @@ def render_result(r: SetResult, console: Console) -> None:
             )
         table.add_row(*cells)
         console.print(table)
+        t0, t1 = r.few_shot_tokens_in or (None, None)
+        if t0 is not None and t1 is not None:
+            console.print(f"  prompt tokens (mean): {t0:.0f} → {t1:.0f}")
