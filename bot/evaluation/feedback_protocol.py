@@ -130,6 +130,9 @@ class SetResult:
     para_diff: dict[str, dict[str, tuple[float, float, float]]] | None = None
     para_served: float | None = None  # share served a verified answer
     para_served_citation_hit: float | None = None
+    # p10, p50, p90 of the cosine similarity between a question and its rewording (the
+    # embeddings the answer memory compares; it serves at memory_threshold and above)
+    para_similarity: tuple[float, float, float] | None = None
     few_shot_n: int = 0  # test-half questions with a gold answer, for the few-shot step
     few_shot_before: dict[str, float] | None = None  # curated examples
     few_shot_after: dict[str, float] | None = None  # dynamic few-shot
@@ -228,6 +231,17 @@ async def _tuned_scores(
         await engine.aclose()
 
 
+async def _similarity(
+    engine: SupportEngine, a: Sequence[EvalQuestion], b: Sequence[EvalQuestion]
+) -> tuple[float, float, float]:
+    """p10, p50 and p90 of the cosine similarity of each question in ``a`` to its partner in
+    ``b`` (the embeddings the answer memory compares)."""
+    vecs = await asyncio.to_thread(engine.kb.embedder.embed, [q.question for q in (*a, *b)])
+    sims = (vecs[: len(a)] * vecs[len(a) :]).sum(axis=1)
+    p10, p50, p90 = np.percentile(sims, [10, 50, 90])
+    return float(p10), float(p50), float(p90)
+
+
 async def _few_shot_scores(
     engine: SupportEngine, test: Sequence[EvalQuestion], curated: Sequence[Answer]
 ) -> tuple[list[dict[str, float]], list[dict[str, float]], tuple[float | None, float | None]]:
@@ -317,12 +331,12 @@ async def run_set(
 
         # 3. The test half before and after the memory is loaded.
         before = _scored(await _answers(engine, test), test)
+        originals = [q for q in feedback if paraphrases and q.question in paraphrases]
         reworded = [
-            dataclasses.replace(q, question=paraphrases[q.question])
-            for q in feedback
-            if paraphrases and q.question in paraphrases
+            dataclasses.replace(q, question=(paraphrases or {})[q.question]) for q in originals
         ]
         para_before = _scored(await _answers(engine, reworded), reworded)
+        similarity = await _similarity(engine, originals, reworded) if reworded else None
         report = await MemoryRefresher(
             engine, store, interval_s=60, min_up_votes=1, links=True
         ).refresh()
@@ -403,6 +417,7 @@ async def run_set(
             para_diff=_diffs(para_before, para_after, bootstrap, seed) if reworded else None,
             para_served=len(para_served) / len(reworded) if reworded else None,
             para_served_citation_hit=float(np.mean(para_served)) if para_served else None,
+            para_similarity=similarity,
             few_shot_n=len(shots[0]) if shots else 0,
             few_shot_before=_means(shots[0], ANSWER_METRICS) if shots else None,
             few_shot_after=_means(shots[1], ANSWER_METRICS) if shots else None,
@@ -479,6 +494,12 @@ def render_result(r: SetResult, console: Console) -> None:
             f"  reworded repeats: verified answer served {r.para_served or 0:.3f}; citation "
             f"hit of those {'–' if hit is None else f'{hit:.3f}'}"
         )
+        if r.para_similarity:
+            p10, p50, p90 = r.para_similarity
+            console.print(
+                f"  similarity of each question to its rewording: p10 {p10:.3f}, p50 {p50:.3f}, "
+                f"p90 {p90:.3f}"
+            )
     if r.few_shot_before and r.few_shot_after and r.few_shot_diff:
         table = Table(
             title=f"{r.name}: {r.few_shot_n} test-half questions, curated examples → dynamic "
