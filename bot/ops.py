@@ -666,7 +666,9 @@ async def running_ops(
 ) -> AsyncIterator[AdminCommands]:
     """Start the sync schedules, the admin socket and, with ``serve_review``, the review
     console (sharing ``store`` and the bot's embedding model ``embed``) for a serving bot; stop
-    them on exit. Yields the admin commands the adapters register.
+    them on exit. With an LLM generator (``engine.llm``), also send the prompt's constant part
+    once in the background (``OpenAICompatibleGenerator.warm_up``), so that the first user does
+    not wait for the server to read it. Yields the admin commands the adapters register.
 
     Raises:
         knowledge.sources.config.SourcesFileError: the sources file is invalid.
@@ -688,6 +690,8 @@ async def running_ops(
     )
     if memory is not None:
         memory.start()
+    llm = getattr(engine, "llm", None)
+    warm_up = asyncio.create_task(llm.warm_up(), name="llm-warm-up") if llm is not None else None
     statistics = (
         StatisticsWatcher(engine, interval_s=settings.statistics_refresh_s)
         if settings.qdrant_url
@@ -725,3 +729,5 @@ async def running_ops(
             await memory.stop()
         if statistics is not None:
             await statistics.stop()
+        if warm_up is not None and not warm_up.done():
+            warm_up.cancel()

@@ -176,6 +176,31 @@ async def test_warm_up_sends_the_prompts_constant_part_once_and_never_raises(fak
         await llm.aclose()
 
 
+async def test_a_serving_bot_warms_the_llm_up_when_it_starts(fake, llm_engine, tmp_path) -> None:
+    """``running_ops`` (what ``serve slack|discord`` runs) sends the warm-up request in the
+    background as the bot starts, before any question."""
+    import asyncio
+
+    from bot.feedback import FeedbackStore
+    from bot.ops import running_ops
+    from tests.conftest import make_settings
+
+    server, url = fake
+    use_llm(llm_engine, url)
+    settings = make_settings(tmp_path / "data")
+    store = FeedbackStore(settings.resolved_database_url)
+    try:
+        async with running_ops(settings, llm_engine, store):
+            for _ in range(200):
+                if server.requests:
+                    break
+                await asyncio.sleep(0.02)
+    finally:
+        store.close()
+    (body,) = server.requests
+    assert body["max_tokens"] == 1 and body["messages"][-1]["content"].endswith("Hello")
+
+
 @pytest.mark.parametrize(
     ("text", "kept"),
     [
