@@ -82,8 +82,13 @@ def scores(answer: Answer, q: EvalQuestion) -> dict[str, float]:
 
 
 def answer_scores(answer: Answer, q: EvalQuestion) -> dict[str, float]:
-    """Citation hit, token F1 and ROUGE-L of an answer against ``q.answer`` (required)."""
-    assert q.answer is not None
+    """Citation hit, token F1 and ROUGE-L of an answer against ``q.answer``.
+
+    Raises:
+        ValueError: ``q`` has no gold answer.
+    """
+    if q.answer is None:
+        raise ValueError(f"no gold answer to score against: {q.question!r}")
     text = "" if answer.abstained else answer.text
     return {
         "citation_hit": citation_hit([c.source_id for c in answer.citations], q.gold),
