@@ -63,6 +63,9 @@ async def test_a_small_feedback_protocol_run() -> None:
             d, lo, hi = r.para_diff[strength][m]
             assert abs(figures[m] - r.para_before[m] - d) < 1e-9 and lo <= d <= hi
     assert r.para_served is not None and 0.0 <= r.para_served <= r.verified / r.feedback
+    assert r.para_links_diff is not None and set(r.para_links_diff) == {"0.5"}
+    d, lo, hi = r.para_links_diff["0.5"]["mrr@10"]
+    assert abs(r.para_after["0.5"]["mrr@10"] - r.para_after["0"]["mrr@10"] - d) < 1e-9
     assert r.para_similarity is not None
     p10, p50, p90 = r.para_similarity
     assert 0.5 < p10 <= p50 <= p90 < 1.0  # a light rewording: close, never identical

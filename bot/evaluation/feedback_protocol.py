@@ -133,6 +133,9 @@ class SetResult:
     para_before: dict[str, float] | None = None
     para_after: dict[str, dict[str, float]] | None = None  # keys as test_after
     para_diff: dict[str, dict[str, tuple[float, float, float]]] | None = None
+    # the links' own effect on the reworded questions: each boost strength against the memory
+    # alone (strength 0), paired like para_diff
+    para_links_diff: dict[str, dict[str, tuple[float, float, float]]] | None = None
     para_served: float | None = None  # share served a verified answer
     para_served_citation_hit: float | None = None
     # p10, p50, p90 of the cosine similarity between a question and its rewording (the
@@ -420,6 +423,14 @@ async def run_set(
             para_before=_means(para_before) if reworded else None,
             para_after={k: _means(v) for k, v in para_after.items()} if reworded else None,
             para_diff=_diffs(para_before, para_after, bootstrap, seed) if reworded else None,
+            para_links_diff=_diffs(
+                para_after["0"],
+                {k: v for k, v in para_after.items() if k not in ("0", "tuned")},
+                bootstrap,
+                seed,
+            )
+            if "0" in para_after
+            else None,
             para_served=len(para_served) / len(reworded) if reworded else None,
             para_served_citation_hit=float(np.mean(para_served)) if para_served else None,
             para_similarity=similarity,
@@ -499,6 +510,13 @@ def render_result(r: SetResult, console: Console) -> None:
             f"  reworded repeats: verified answer served {r.para_served or 0:.3f}; citation "
             f"hit of those {'–' if hit is None else f'{hit:.3f}'}"
         )
+        for key, diff in (r.para_links_diff or {}).items():
+            console.print(
+                f"  links over the memory alone, feedback_boost {key}: "
+                + "; ".join(
+                    f"{m} Δ {d:+.3f} [{lo:+.3f}, {hi:+.3f}]" for m, (d, lo, hi) in diff.items()
+                )
+            )
         if r.para_similarity:
             p10, p50, p90 = r.para_similarity
             console.print(
