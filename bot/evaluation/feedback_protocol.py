@@ -25,7 +25,8 @@ For one labelled set, in a fresh temporary index and database (:func:`run_set`):
    index, and evaluate the test half there (key ``"tuned"`` of the step-3 figures; the answer
    memory and the links are not loaded in that index, so the difference is the model's alone).
 
-``supportbot eval --feedback-protocol [--tune-epochs N]`` runs it on the dev sets (or any
+``supportbot eval --feedback-protocol [--tune-epochs N] [--paraphrases DIR] [--generator openai
+--few-shot]`` runs it on the dev sets (or any
 labelled set), ``scripts/feedback_protocol.py`` with the finer options (boost strengths, the
 correction share); ``tests/test_feedback_protocol.py`` runs a small version. The temporary
 folder (indexes, database, tuned model) is removed at the end. ``generator`` overrides the
