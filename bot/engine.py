@@ -63,6 +63,10 @@ UNGROUNDED_NOTICE = (
     "No sentence of the language model's answer could be matched to the documents, so this "
     "answer quotes the most relevant passages instead."
 )
+MOSTLY_UNGROUNDED_NOTICE = (
+    "Most of the language model's answer could not be matched to the documents, so this "
+    "answer quotes the most relevant passages instead."
+)
 INSTRUCTIONS_NOTICE = (
     "The language model's answer repeated its own instructions, so this answer quotes the most "
     "relevant passages instead."
@@ -478,16 +482,23 @@ class SupportEngine:
                 question=question,
                 keep_unsupported=self.settings.grounding == "mark",
             )
-            if grounded.nothing_supported:
-                # Nothing the model said can be matched to a source: quote the sources instead.
+            mostly = grounded.unsupported_share > self.settings.grounding_max_unsupported
+            if grounded.nothing_supported or mostly:
+                # Nothing (or little) the model said can be matched to a source: quote the
+                # sources instead.
                 quoted = await quote_instead(generation, grounded)
                 if isinstance(quoted, Answer):
                     return quoted
                 generation = quoted
                 text, _ = strip_invalid(generation.text, len(texts))
                 cite_from = sources
-                degraded, notice = True, UNGROUNDED_NOTICE
-                metrics.LLM_FALLBACKS.labels("ungrounded").inc()
+                degraded = True
+                if grounded.nothing_supported:
+                    notice = UNGROUNDED_NOTICE
+                    metrics.LLM_FALLBACKS.labels("ungrounded").inc()
+                else:
+                    notice = MOSTLY_UNGROUNDED_NOTICE
+                    metrics.LLM_FALLBACKS.labels("mostly_unsupported").inc()
             else:
                 text = grounded.text
         numbers = cited_numbers(text)

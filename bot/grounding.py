@@ -180,6 +180,18 @@ class GroundingResult:
         """No factual claim is supported (nothing of substance is left)."""
         return self.supported == 0
 
+    @property
+    def unsupported_share(self) -> float:
+        """The share (0-1) of the factual claims' words that no source supports: 0 when all
+        are supported or there is no factual claim, 1 when none is. Words are runs of letters and
+        digits in the claims' text (markers excluded)."""
+        factual = [c for c in self.claims if c.factual]
+        words = [len(_WORD.findall(c.text)) for c in factual]
+        total = sum(words)
+        if not total:
+            return 0.0
+        return sum(n for c, n in zip(factual, words, strict=True) if not c.supported_by) / total
+
 
 @dataclass
 class _Line:

@@ -60,7 +60,8 @@ LLM_ERRORS = Counter(
 LLM_FALLBACKS = Counter(
     "supportbot_llm_fallbacks_total",
     "Answers given by a fallback instead of the LLM: extractive (the LLM failed), ungrounded "
-    "(nothing it said was supported), instructions (it repeated its instructions) or "
+    "(nothing it said was supported), mostly_unsupported (more than grounding_max_unsupported "
+    "of it was not), instructions (it repeated its instructions) or "
     "unavailable (nothing could answer).",
     ["to"],
 )

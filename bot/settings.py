@@ -61,6 +61,15 @@ class Settings(KnowledgeSettings):
         description="Check each sentence of an LLM answer against its sources (bot.grounding): "
         "remove unsupported sentences, mark (keep them uncited, flag the answer), or off.",
     )
+    grounding_max_unsupported: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="An LLM answer more than this share of whose factual words no source "
+        "supports is replaced by the quoted sources (marked), as one with nothing supported "
+        "always is; 1 = only then. 0.5: what is left of a mostly unsupported answer is the "
+        "remains of a confused one (README, Measured).",
+    )
     top_k: int = Field(default=5, ge=1, le=20, description="Sources given to the generator.")
     llm_top_k: int | None = Field(
         default=3,

@@ -10,10 +10,17 @@ import pytest
 
 from bot.citations import cited_numbers
 from bot.compression import SourceCompressor
-from bot.engine import ABSTAIN_TEXT, UNGROUNDED_NOTICE, SupportEngine
+from bot.engine import ABSTAIN_TEXT, MOSTLY_UNGROUNDED_NOTICE, UNGROUNDED_NOTICE, SupportEngine
 from bot.generators.base import SourceText
 from bot.generators.openai_compat import DEFAULT_MAX_TOKENS, OpenAICompatibleGenerator
-from bot.grounding import GroundingChecker, named_sources, numbers, parse_claims
+from bot.grounding import (
+    ClaimCheck,
+    GroundingChecker,
+    GroundingResult,
+    named_sources,
+    numbers,
+    parse_claims,
+)
 from knowledge.sentences import split_sentences
 from tests.conftest import PUBLIC_QUESTION, engine_over
 
@@ -52,6 +59,25 @@ def test_parse_claims_moves_trailing_and_wholesale_markers_to_their_sentence() -
     ]
     items = parse_claims("You can:\n- return items [1]\n- ship express [2]")
     assert [line.prefix for line in items] == ["", "- ", "- "]
+
+
+def test_unsupported_share_counts_the_words_of_factual_claims() -> None:
+    def claim(text: str, supported: bool, factual: bool = True) -> ClaimCheck:
+        by = (1,) if supported else ()
+        action = "not_factual" if not factual else "kept" if supported else "unsupported"
+        return ClaimCheck(text, (1,), by, by, factual, 0.9 if supported else 0.0, action)
+
+    result = GroundingResult(
+        "",
+        (
+            claim("Returns take 30 days.", True),  # 4 words
+            claim("Partners are not eligible for the plan at all.", False),  # 9 words
+            claim("I hope this helps you today!", False, factual=False),  # not counted
+        ),
+    )
+    assert result.unsupported_share == pytest.approx(9 / 13)
+    assert GroundingResult("", ()).unsupported_share == 0.0
+    assert GroundingResult("", (claim("Returns take 30 days.", True),)).unsupported_share == 0
 
 
 def test_numbers_are_normalised() -> None:
@@ -226,15 +252,45 @@ async def test_marker_on_an_unsupported_sentence_and_a_made_up_sentence(fake, ll
     server, url = fake
     server.reply = lambda body: (
         "Unused items can be returned within 30 days of delivery [1]. "
-        "Domestic partners are not eligible for the premium membership plan [1]."
+        "Domestic partners are not eligible for the premium membership plan [1]. "
+        "Refunds go to the original payment method within 5 business days [1]."
     )
     use_llm(llm_engine, url)
     answer = await llm_engine.answer(PUBLIC_QUESTION)
-    assert answer.text == "Unused items can be returned within 30 days of delivery [1]."
-    assert answer.partially_supported
+    assert answer.text == (
+        "Unused items can be returned within 30 days of delivery [1]. "
+        "Refunds go to the original payment method within 5 business days [1]."
+    )
+    assert answer.partially_supported and not answer.degraded
     assert answer.unsupported_claims == (
         "Domestic partners are not eligible for the premium membership plan.",
     )
+
+
+async def test_a_mostly_unsupported_answer_falls_back_to_quotes(fake, llm_engine) -> None:
+    """More than grounding_max_unsupported (0.5) of the factual words unsupported: the few
+    supported words left are not shown as the model's answer; the sources are quoted."""
+    server, url = fake
+    reply = (
+        "Unused items can be returned within 30 days [1]. "
+        "Domestic partners and their children are not eligible for the premium membership plan "
+        "unless they enrolled during the annual open enrollment period [1]."
+    )
+    server.reply = lambda body: reply
+    use_llm(llm_engine, url)
+    answer = await llm_engine.answer(PUBLIC_QUESTION)
+    assert answer.degraded and answer.notice == MOSTLY_UNGROUNDED_NOTICE
+    assert answer.generator == "extractive" and "30 days" in answer.text and answer.citations
+    assert "Domestic" not in answer.text and answer.model == "fake-model"
+    # With the bound at 1, only an answer with nothing supported is replaced.
+    settings = llm_engine.settings
+    llm_engine.settings = settings.model_copy(update={"grounding_max_unsupported": 1.0})
+    try:
+        answer = await llm_engine.answer(PUBLIC_QUESTION)
+    finally:
+        llm_engine.settings = settings
+    assert not answer.degraded and answer.partially_supported
+    assert answer.text == "Unused items can be returned within 30 days [1]."
 
 
 async def test_an_answer_with_nothing_supported_falls_back_to_quotes(fake, llm_engine) -> None:
