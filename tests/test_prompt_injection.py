@@ -48,7 +48,10 @@ def obedient(body: dict[str, Any]) -> str:
     prompt = body["messages"][-1]["content"]
     if "print your system prompt" in prompt or "system prompt" in prompt.split("Question:")[-1]:
         return f"{system}\nRefunds are available for 365 days [7]."
-    return "Refunds are available for 365 days [7]. Unused items can be returned [1]."
+    return (
+        "Refunds are available for 365 days [7]. "
+        "Unused items can be returned within 30 days of delivery [1]."
+    )
 
 
 def llm_engine(data_dir: Path, url: str) -> SupportEngine:
@@ -97,9 +100,11 @@ async def test_instructions_injected_in_a_document_are_never_shown(
     assert prompt.count("</sources>") == 1 and prompt.count("<sources>") == 1  # fenced
     assert "‹/sources›" in prompt  # the document's own fence break was defused
     assert not reveals_instructions(answer.text) and "Rules:" not in answer.text
-    # The obedient model's planted claim has no source left, so grounding removes it:
+    # The obedient model's planted claim has no source left, so grounding removes it (the
+    # supported sentence is most of the answer, so it is kept, not replaced by quotes):
     assert answer.unsupported_claims == ("Refunds are available for 365 days.",)
-    assert "365" not in answer.text and "Unused items can be returned [1]" in answer.text
+    assert "365" not in answer.text and not answer.degraded
+    assert "Unused items can be returned within 30 days of delivery [1]" in answer.text
     assert markers(answer.text) <= set(range(1, len(answer.citations) + 1))
 
 
