@@ -830,11 +830,21 @@ def bench(
         typer.Option(
             "--load",
             help="Instead: concurrent questions through the core (single stream against "
-            "--concurrency askers: throughput, p50/p95/p99, event-loop lag) and a flood "
-            "against the rate limits.",
+            "--concurrency askers: throughput, p50/p95/p99, event-loop lag), questions "
+            "arriving at random below capacity (the open loop), and a flood against the rate "
+            "limits.",
         ),
     ] = False,
     concurrency: Annotated[int, typer.Option(help="With --load: askers at once.")] = 50,
+    utilisation: Annotated[
+        float,
+        typer.Option(
+            min=0.05,
+            max=1.0,
+            help="With --load: the open loop's arrival rate, as a share of the concurrent "
+            "throughput.",
+        ),
+    ] = 0.7,
 ) -> None:
     """Measure ingestion time against the embedding floor, and answer() latency p50/p95; or,
     with --scale, index latency, memory, disk and start-up against corpus size; or, with
@@ -847,7 +857,12 @@ def bench(
         if not questions.is_file():
             raise _fail(f"question file not found: {questions}")
         figures = run_load(
-            docs, questions, _settings(), concurrency=concurrency, console=console
+            docs,
+            questions,
+            _settings(),
+            concurrency=concurrency,
+            utilisation=utilisation,
+            console=console,
         ).as_dict()
         console.print_json(json.dumps(figures))
         if out:

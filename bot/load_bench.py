@@ -9,7 +9,11 @@ runs of :meth:`bot.service.SupportService.ask` (retrieval, the answer, storing i
 For each: throughput (answers per second), latency p50/p95/p99 (ms), and the event loop's lag:
 a ticker sleeps 5 ms over and over and records how late it wakes (p99 and max, ms). A loop that
 blocks (model inference or I/O on it) shows here as lag of the blocking call's length. Rate
-limits are off during those runs (they would throttle the load generator). A third run, with
+limits are off during those runs (they would throttle the load generator). Then an **open-loop**
+run: questions arrive at random (Poisson arrivals, exponential gaps) at ``utilisation`` (0.7)
+times the concurrent run's throughput, as independent people ask in a busy channel, instead of
+50 askers always waiting on an answer; its p95 against the single-stream p50 is the latency
+people get below capacity, where a closed loop of 50 must queue (Little's law). A third run, with
 the default rate limits on, has five people asking one question at a time while a sixth floods
 the bot from 20 tasks at once: the five's latency and how much of the flood was throttled. The
 targets (issue "Hardening with figures"): concurrent throughput at least 1.5x the
@@ -56,6 +60,24 @@ class LoadRun:
 
 
 @dataclass(frozen=True)
+class OpenLoopRun:
+    """Questions arriving at random at ``rate_qps`` (a Poisson process), each from its own
+    person: ``utilisation`` is that rate over the concurrent run's throughput."""
+
+    rate_qps: float
+    utilisation: float
+    questions: int
+    seconds: float
+    max_in_flight: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    p95_over_single_p50: float
+    loop_lag_p99_ms: float
+    errors: int
+
+
+@dataclass(frozen=True)
 class FloodRun:
     """Five people asking one question at a time while one person floods the bot from
     ``flood_tasks`` tasks at once, with the default rate limits on."""
@@ -80,6 +102,7 @@ class LoadResult:
     flood: FloodRun
     no_flood: FloodRun  # the same five people, nobody flooding: what the flood is compared to
     generator: str
+    open_loop: OpenLoopRun | None = None
 
     def as_dict(self) -> dict[str, object]:
         """Plain dict for JSON output."""
@@ -163,6 +186,68 @@ async def measure(
     )
 
 
+async def open_loop(
+    service: SupportService,
+    questions: list[str],
+    *,
+    rate_qps: float,
+    total: int,
+    single_p50_ms: float,
+    utilisation: float = 0.0,
+    seed: int = 0,
+) -> OpenLoopRun:
+    """Ask ``total`` questions arriving as a Poisson process of ``rate_qps`` (gaps drawn from
+    an exponential distribution with numpy's seeded generator), each from a new person, without
+    waiting for earlier answers; latency from each arrival to its answer.
+
+    Raises:
+        ValueError: ``rate_qps`` is not positive.
+    """
+    if rate_qps <= 0:
+        raise ValueError(f"rate_qps must be positive, got {rate_qps}")
+    gaps = np.random.default_rng(seed).exponential(1.0 / rate_qps, size=total)
+    latencies: list[float] = []
+    errors = in_flight = max_in_flight = 0
+
+    async def ask(n: int, question: str) -> None:
+        nonlocal errors, in_flight, max_in_flight
+        in_flight += 1
+        max_in_flight = max(max_in_flight, in_flight)
+        ctx = ChatContext("bench", "public", channel_id=f"C{n % CHANNELS}", user_id=f"U-open-{n}")
+        t0 = time.perf_counter()
+        try:
+            reply = await service.ask(question, ctx)
+        finally:
+            in_flight -= 1
+        latencies.append((time.perf_counter() - t0) * 1000)
+        errors += reply.answer is None
+
+    tasks: list[asyncio.Task[None]] = []
+    async with LoopLag() as lag:
+        started = time.perf_counter()
+        due = started
+        for n, (gap, question) in enumerate(zip(gaps, itertools.cycle(questions), strict=False)):
+            due += float(gap)
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            tasks.append(asyncio.create_task(ask(n, question)))
+        await asyncio.gather(*tasks)
+        seconds = time.perf_counter() - started
+    p95 = percentile(latencies, 95)
+    return OpenLoopRun(
+        rate_qps=round(rate_qps, 2),
+        utilisation=round(utilisation, 2),
+        questions=len(latencies),
+        seconds=round(seconds, 2),
+        max_in_flight=max_in_flight,
+        p50_ms=percentile(latencies, 50),
+        p95_ms=p95,
+        p99_ms=percentile(latencies, 99),
+        p95_over_single_p50=round(p95 / single_p50_ms, 2) if single_p50_ms else 0.0,
+        loop_lag_p99_ms=lag.p99_ms,
+        errors=errors,
+    )
+
+
 async def flood(
     service: SupportService, questions: list[str], *, tasks: int = 20, per_person: int = 6
 ) -> FloodRun:
@@ -214,10 +299,12 @@ def run_load(
     *,
     concurrency: int = 50,
     total: int = 200,
+    utilisation: float = 0.7,
     console: Console | None = None,
 ) -> LoadResult:
-    """Ingest ``docs`` into a temporary index, then measure the single stream and
-    ``concurrency`` askers (``total`` questions each run, after a warm-up)."""
+    """Ingest ``docs`` into a temporary index, then measure the single stream,
+    ``concurrency`` askers and the open loop at ``utilisation`` times the concurrent
+    throughput (``total`` questions each run, after a warm-up)."""
     console = console or Console()
     questions = [q.question for q in load_questions(questions_file)]
     with tempfile.TemporaryDirectory(prefix="supportbot-load-") as tmp:
@@ -237,18 +324,28 @@ def run_load(
                 limiter=QuestionLimiter(bench.rate_limit_user, bench.rate_limit_channel),
             )
 
-            async def runs() -> tuple[LoadRun, LoadRun, FloodRun, FloodRun]:
+            async def runs() -> tuple[LoadRun, LoadRun, OpenLoopRun, FloodRun, FloodRun]:
                 await measure(service, questions, concurrency=4, total=20)  # warm-up
                 with console.status("single stream…"):
                     single = await measure(service, questions, concurrency=1, total=total)
                 with console.status(f"{concurrency} concurrent askers…"):
                     many = await measure(service, questions, concurrency=concurrency, total=total)
+                rate = utilisation * many.throughput_qps
+                with console.status(f"open loop, {rate:.1f} questions/s…"):
+                    opened = await open_loop(
+                        service,
+                        questions,
+                        rate_qps=rate,
+                        total=total,
+                        single_p50_ms=single.p50_ms,
+                        utilisation=utilisation,
+                    )
                 with console.status("five people, then five people and one flooding…"):
                     alone = await flood(limited, questions, tasks=0)
                     flooded = await flood(limited, questions)
-                return single, many, flooded, alone
+                return single, many, opened, flooded, alone
 
-            single, many, flooded, alone = asyncio.run(runs())
+            single, many, opened, flooded, alone = asyncio.run(runs())
         finally:
             store.close()
             engine.close()
@@ -260,4 +357,5 @@ def run_load(
         flood=flooded,
         no_flood=alone,
         generator=engine.generator_name,
+        open_loop=opened,
     )

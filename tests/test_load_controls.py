@@ -116,11 +116,26 @@ def test_rate_limit_settings_are_checked(tmp_path: Path, store: FeedbackStore) -
 async def test_the_load_bench_measures_and_the_flood_is_throttled(
     kb_engine: SupportEngine, store: FeedbackStore
 ) -> None:
-    from bot.load_bench import flood, measure
+    from bot.load_bench import flood, measure, open_loop
 
     run = await measure(SupportService(kb_engine, store), [PUBLIC_QUESTION], concurrency=3, total=6)
     assert (run.questions, run.errors, run.concurrency) == (6, 0, 3)
     assert run.throughput_qps > 0 and run.p50_ms <= run.p95_ms <= run.p99_ms
+    opened = await open_loop(
+        SupportService(kb_engine, store),
+        [PUBLIC_QUESTION],
+        rate_qps=200.0,
+        total=12,
+        single_p50_ms=run.p50_ms,
+    )
+    assert (opened.questions, opened.errors) == (12, 0)
+    # At 200 arrivals a second, more arrive than one answer takes: they overlap.
+    assert opened.max_in_flight > 1 and opened.p50_ms <= opened.p95_ms <= opened.p99_ms
+    assert opened.p95_over_single_p50 == round(opened.p95_ms / run.p50_ms, 2)
+    with pytest.raises(ValueError, match="rate_qps"):
+        await open_loop(
+            SupportService(kb_engine, store), [], rate_qps=0, total=1, single_p50_ms=1.0
+        )
     limited = SupportService(kb_engine, store, limiter=QuestionLimiter("2/minute", None))
     flooded = await flood(limited, [PUBLIC_QUESTION], tasks=2, per_person=2)
     assert flooded.flood_throttled > 0 and flooded.flood_asked > flooded.flood_throttled
