@@ -45,7 +45,7 @@ from fake_slack import (  # noqa: E402
 from bot.engine import SupportEngine  # noqa: E402
 from bot.evaluation.dataset import load_questions  # noqa: E402
 from bot.feedback import FeedbackStore  # noqa: E402
-from bot.load_bench import LoopLag, percentile  # noqa: E402
+from bot.load_bench import LoopLag, latency_ratio, percentile  # noqa: E402
 from bot.platforms.slack import SlackBot  # noqa: E402
 from bot.platforms.slack.runner import EVENTS_PATH  # noqa: E402
 from bot.service import SupportService  # noqa: E402
@@ -158,7 +158,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "single": single,
         "concurrent": many,
         "speedup": round(many["throughput_qps"] / single["throughput_qps"], 2),
-        "p95_over_single_p50": round(many["answer_p95_ms"] / single["answer_p50_ms"], 2),
+        "p95_over_single_p50": latency_ratio(many["answer_p95_ms"], single["answer_p50_ms"]),
     }
 
 
