@@ -1309,9 +1309,17 @@ def index_migrate(
         typer.Option(
             "--to",
             help="Target: a Qdrant server URL (http[s]://host:6333), or a data directory "
-            "(its qdrant/ folder gets the index in local mode).",
+            "(its qdrant/ or edge/ folder gets the embedded index, by --engine).",
         ),
     ],
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="For a data-directory target: 'local' or 'edge' (Qdrant Edge); default the "
+            "index_engine setting. Moving an index between engines needs no re-embedding.",
+        ),
+    ] = None,
     api_key: Annotated[
         str | None,
         typer.Option(
@@ -1337,16 +1345,20 @@ def index_migrate(
     from knowledge.transfer import is_url, local_path, migrate, open_target
 
     settings = _settings()
+    engine = engine or settings.index_engine
+    if engine not in ("local", "edge"):
+        raise _fail(f"--engine must be 'local' or 'edge', not {engine!r}")
     same = (
         to.rstrip("/") == (settings.qdrant_url or "").rstrip("/")
         if is_url(to)
-        else not settings.qdrant_url and local_path(to).resolve() == settings.qdrant_path.resolve()
+        else not settings.qdrant_url
+        and local_path(to, engine).resolve() == settings.qdrant_path.resolve()
     )
     if same:
         raise _fail("the target is the configured index itself; name another Qdrant")
     source = open_client(settings)
     try:
-        target = open_target(to, api_key)
+        target = open_target(to, api_key, engine=engine)
         try:
             with Progress(
                 "{task.description}",
@@ -1365,7 +1377,7 @@ def index_migrate(
                         links_collection(settings.collection),
                     ),
                     layout=ServerLayout.from_settings(settings),
-                    target_local=not is_url(to),
+                    target_local=not is_url(to) and engine == "local",
                     replace=replace,
                     batch=batch,
                     on_start=lambda name, n: bar.reset(task, total=n, description=name),
@@ -1377,7 +1389,11 @@ def index_migrate(
         source.close()
     for c in copied:
         console.print(f"{c.name}: {c.points} points in {c.seconds:.1f} s")
-    where = f"QDRANT_URL={to}" if is_url(to) else f"SUPPORTBOT_DATA_DIR={to}"
+    where = (
+        f"QDRANT_URL={to}"
+        if is_url(to)
+        else f"SUPPORTBOT_DATA_DIR={to} SUPPORTBOT_INDEX_ENGINE={engine}"
+    )
     console.print(
         f"Done; nothing was re-embedded. Point the bot at it with {where}.", soft_wrap=True
     )

@@ -29,6 +29,7 @@ from knowledge.index import (
     ServerLayout,
     index_unreachable,
     open_client,
+    optimize_index,
 )
 from knowledge.local_sparse import LocalSparseIndex
 from knowledge.local_vectors import LocalVectorIndex
@@ -81,7 +82,7 @@ class KnowledgeBase:
             self.client,
             settings.collection,
             embedder.dim,
-            local=not settings.qdrant_url,
+            local=settings.in_memory_copies,
             layout=ServerLayout.from_settings(settings),
         )
         self.sparse = SparseEncoder(avg_doc_len=settings.chunk_size * TERMS_PER_TOKEN)
@@ -102,7 +103,7 @@ class KnowledgeBase:
                     "or check QDRANT_URL; 'supportbot doctor' checks the whole setup."
                 ) from exc
             raise
-        local = not settings.qdrant_url
+        local = settings.in_memory_copies
         # Local mode only: an in-memory copy of the sparse vectors for fast sparse search (local
         # mode scores sparse vectors in a Python loop). A server has a real inverted index.
         self.local_sparse = LocalSparseIndex(self.client, settings.collection) if local else None
@@ -172,6 +173,7 @@ class KnowledgeBase:
             sentences=self.settings.sentence_vectors if sentences is None else sentences,
             local_dense=self.local_dense,
             local_sentences=self.local_sentences,
+            sentence_rescore=self.settings.sentence_rescore,
         )
 
     def sync(
@@ -215,10 +217,12 @@ class KnowledgeBase:
         return report
 
     def _refresh_copies(self) -> None:
-        """Reload the local-mode in-memory copies (called under :attr:`lock` after writes)."""
+        """Reload the local-mode in-memory copies, or let Qdrant Edge index what was written
+        (called under :attr:`lock` after writes)."""
         for copy in (self.local_sparse, self.local_dense, self.local_sentences):
             if copy is not None:
                 copy.refresh()
+        optimize_index(self.client, self.settings.collection)
 
     def folder_source(self, path: Path, *, audience: str | None = None) -> Source:
         """The ad-hoc source of ``supportbot ingest PATH``: the folder (or file), with bare

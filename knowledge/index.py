@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import numpy as np
@@ -206,26 +206,42 @@ class IndexSchemaError(KnowledgeError):
 
 
 def open_client(settings: KnowledgeSettings) -> QdrantClient:
-    """Connect to the configured Qdrant (server if ``qdrant_url`` is set, else local mode).
+    """Connect to the configured Qdrant: a server if ``qdrant_url`` is set, else the embedded
+    engine of ``index_engine`` (local mode, or Qdrant Edge through
+    :class:`knowledge.edge.EdgeClient`, which answers the same calls).
 
     Raises:
-        IndexLockedError: local mode and another process uses the same folder.
+        IndexLockedError: embedded, and another process uses the same folder.
     """
     if settings.qdrant_url:
         key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
         return QdrantClient(url=settings.qdrant_url, api_key=key, timeout=settings.qdrant_timeout_s)
     settings.qdrant_path.mkdir(parents=True, exist_ok=True)
     try:
+        if settings.index_engine == "edge":
+            from knowledge.edge import EdgeClient
+
+            # EdgeClient implements the part of QdrantClient that supportbot calls.
+            return cast(QdrantClient, EdgeClient(settings.qdrant_path))
         return QdrantClient(path=str(settings.qdrant_path))
-    except RuntimeError as exc:
-        if "already accessed" not in str(exc):
+    except RuntimeError as exc:  # local mode's message, or knowledge.edge.EngineLockedError
+        if "already accessed" not in str(exc) and "held by another" not in str(exc):
             raise
         raise IndexLockedError(
             f"The index at {settings.qdrant_path} is in use by another supportbot process "
-            "(Qdrant local mode allows one process per folder). Stop that process (e.g. a running "
-            "'supportbot serve' or 'chat'), use another SUPPORTBOT_DATA_DIR, or run a Qdrant "
-            "server and set QDRANT_URL so several processes can share the index."
+            "(the embedded index allows one process per folder). Stop that process (e.g. a "
+            "running 'supportbot serve' or 'chat'), use another SUPPORTBOT_DATA_DIR, or run a "
+            "Qdrant server and set QDRANT_URL so several processes can share the index."
         ) from None
+
+
+def optimize_index(client: QdrantClient, collection: str) -> None:
+    """Let an embedded Qdrant Edge build its HNSW graphs and quantised copies after writes
+    (:meth:`knowledge.edge.EdgeClient.optimize`, blocking); nothing for local mode, which has
+    none, or a server, whose optimiser runs by itself."""
+    optimize = getattr(client, "optimize", None)
+    if optimize is not None:
+        optimize(collection)
 
 
 class QdrantIndex:
@@ -235,7 +251,8 @@ class QdrantIndex:
         client: an open Qdrant client.
         collection: collection name.
         dim: dense vector size of the embedding model.
-        local: the client is Qdrant local mode (no payload indexes there).
+        local: the client is Qdrant local mode (no payload indexes or layout there; Edge
+            takes both, less the cluster's shards and replicas).
         layout: how a collection this creates on a server is laid out (default: one shard,
             one replica, in RAM).
     """

@@ -112,6 +112,9 @@ class Retriever:
         local_dense, local_sentences: for Qdrant local mode, matrix copies of the dense and
             sentence vectors that score (MaxSim for sentences) and filter in one mat-vec (local
             mode loops over points in Python for multivectors and payload filters).
+        sentence_rescore: the sentence list re-scores the dense and sparse lists' candidates
+            by MaxSim (a nested prefetch) instead of searching every sentence vector; its cost
+            then does not grow with the corpus (``supportbot bench --scale``, ``edge-rerank``).
     """
 
     def __init__(
@@ -129,7 +132,9 @@ class Retriever:
         sentences: bool = False,
         local_dense: LocalVectorIndex | None = None,
         local_sentences: LocalVectorIndex | None = None,
+        sentence_rescore: bool = False,
     ) -> None:
+        self.sentence_rescore = sentence_rescore
         self.local_sparse = local_sparse
         self.sentences = sentences
         self.local_dense = local_dense
@@ -143,47 +148,56 @@ class Retriever:
         self.candidates = candidates
         self.reranker = reranker
 
+    def _local_list(
+        self, p: qm.Prefetch, audience: str, flt: qm.Filter | None
+    ) -> list[qm.ScoredPoint]:
+        """One prefetch's list from the in-memory copies (Qdrant for any without one). A
+        sentence prefetch with nested prefetches re-scores their candidates by MaxSim, as the
+        Query API does."""
+        assert self.local_sparse is not None
+        limit = p.limit or self.candidates
+        copy = {DENSE: self.local_dense, SENTENCES: self.local_sentences}.get(p.using or "")
+        if copy is not None:
+            q = p.query
+            assert isinstance(q, list)
+            vector = np.asarray(q[0] if p.using == SENTENCES else q, dtype=np.float32)
+            nested = [p.prefetch] if isinstance(p.prefetch, qm.Prefetch) else p.prefetch or []
+            if not nested:
+                return copy.search(vector, audience=audience, limit=limit)
+            ids = list(
+                dict.fromkeys(x.id for n in nested for x in self._local_list(n, audience, flt))
+            )
+            scores = copy.best_scores(vector[None, :], ids)
+            ranked = sorted(
+                (
+                    (float(score), pid)
+                    for score, pid in zip(scores, ids, strict=True)
+                    if not np.isnan(score)
+                ),
+                key=lambda t: -t[0],
+            )
+            return [qm.ScoredPoint(id=pid, version=0, score=sc) for sc, pid in ranked[:limit]]
+        if p.using == SPARSE:
+            q = p.query
+            assert isinstance(q, qm.SparseVector)
+            return self.local_sparse.search(
+                SparseVector(list(q.indices), list(q.values)), audience=audience, limit=limit
+            )
+        return self.client.query_points(
+            self.collection,
+            query=p.query,
+            using=p.using,
+            query_filter=flt,
+            limit=limit,
+            with_payload=True,
+            with_vectors=[DENSE],
+        ).points
+
     def _search_local(
         self, prefetch: list[qm.Prefetch], audience: str, flt: qm.Filter | None, fetch: int
     ) -> list[qm.ScoredPoint]:
         """Run each prefetch on the in-memory copies (Qdrant for any without one) and fuse."""
-        assert self.local_sparse is not None
-        lists: list[list[qm.ScoredPoint]] = []
-        for p in prefetch:
-            copy = {DENSE: self.local_dense, SENTENCES: self.local_sentences}.get(p.using or "")
-            if copy is not None:
-                q = p.query
-                assert isinstance(q, list)
-                vector = q[0] if p.using == SENTENCES else q  # a multivector of one vector
-                lists.append(
-                    copy.search(
-                        np.asarray(vector, dtype=np.float32),
-                        audience=audience,
-                        limit=p.limit or self.candidates,
-                    )
-                )
-            elif p.using == SPARSE:
-                q = p.query
-                assert isinstance(q, qm.SparseVector)
-                lists.append(
-                    self.local_sparse.search(
-                        SparseVector(list(q.indices), list(q.values)),
-                        audience=audience,
-                        limit=p.limit or self.candidates,
-                    )
-                )
-            else:
-                lists.append(
-                    self.client.query_points(
-                        self.collection,
-                        query=p.query,
-                        using=p.using,
-                        query_filter=flt,
-                        limit=p.limit or self.candidates,
-                        with_payload=True,
-                        with_vectors=[DENSE],
-                    ).points
-                )
+        lists = [self._local_list(p, audience, flt) for p in prefetch]
         fused = _fuse(lists, self.fusion, fetch)
         # Sparse-only hits carry no payload or vector yet: fetch them in one call.
         full = {p.id: p for lst in lists for p in lst if p.payload is not None}
@@ -267,21 +281,29 @@ class Retriever:
 
         prefetch: list[qm.Prefetch] = []
         for dv, sv in zip(dense_vecs, sparse_vecs, strict=True):
-            if self.mode in ("hybrid", "dense"):
-                prefetch.append(
-                    qm.Prefetch(query=dv.tolist(), using=DENSE, limit=self.candidates, filter=flt)
-                )
+            dense = (
+                qm.Prefetch(query=dv.tolist(), using=DENSE, limit=self.candidates, filter=flt)
+                if self.mode in ("hybrid", "dense")
+                else None
+            )
+            sparse = (
+                qm.Prefetch(query=_sparse(sv), using=SPARSE, limit=self.candidates, filter=flt)
+                if self.mode in ("hybrid", "sparse") and sv.indices
+                else None
+            )
+            sentence = None
             if self.mode == "hybrid" and self.sentences:
-                # A multivector query of one vector: MaxSim = its best sentence's cosine.
-                prefetch.append(
-                    qm.Prefetch(
-                        query=[dv.tolist()], using=SENTENCES, limit=self.candidates, filter=flt
-                    )
+                # A multivector query of one vector: MaxSim = its best sentence's cosine. With
+                # sentence_rescore it scores only the other lists' candidates (nested).
+                nested = [p for p in (dense, sparse) if p is not None]
+                sentence = qm.Prefetch(
+                    query=[dv.tolist()],
+                    using=SENTENCES,
+                    limit=self.candidates,
+                    filter=flt,
+                    prefetch=nested if self.sentence_rescore else None,
                 )
-            if self.mode in ("hybrid", "sparse") and sv.indices:
-                prefetch.append(
-                    qm.Prefetch(query=_sparse(sv), using=SPARSE, limit=self.candidates, filter=flt)
-                )
+            prefetch.extend(p for p in (dense, sentence, sparse) if p is not None)
         if not prefetch:  # a query of stop words only, in sparse mode
             return RetrievalResult([], embed_ms=(t1 - t0) * 1000)
         fetch = max(limit, self.candidates if self.reranker else limit)

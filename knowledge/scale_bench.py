@@ -53,6 +53,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from knowledge.edge import (
+    DENSE_EF,
+    FULL_SCAN_THRESHOLD,
+    HNSW_EF_CONSTRUCT,
+    HNSW_M,
+    OVERSAMPLING,
+    SENTENCE_EF,
+)
+
 DIM = 384
 TOPICS = 256
 VOCAB = 30_000
@@ -61,12 +70,6 @@ CANDIDATES = 40  # per prefetch, as the retriever's default
 LIMIT = 10
 QUERIES = 200
 BATCH = 512
-DENSE_EF = 512
-SENTENCE_EF = 2048
-"""HNSW beam widths (``hnsw_ef``) of the dense and sentence prefetches. Measured at 10k
-synthetic chunks, recall of a prefetch's top 40 against exact search: dense 0.64 at ef 128,
-0.96 at 512; sentences (MaxSim over the sentences' graph) 0.37 at 128, 0.68 at 512, 0.90 at
-2048 (6.7 ms, exact 10.1 ms)."""
 LOCAL_MAX = 30_000
 """Largest corpus the local engine is run at by default: local mode keeps every vector in
 Python objects (1.9 GB of RSS per 10k chunks measured), so 100k would need ~19 GB."""
@@ -301,12 +304,16 @@ class EdgeEngine:
                     # m = 0: no graph (the vectors only re-score candidates).
                     hnsw_config=None
                     if self.sentence_graph
-                    else qe.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10_000),
+                    else qe.HnswIndexConfig(
+                        m=0, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=FULL_SCAN_THRESHOLD
+                    ),
                 ),
             },
             sparse_vectors={"sparse": qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
             on_disk_payload=True,
-            hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=100, full_scan_threshold=10_000),
+            hnsw_config=qe.HnswIndexConfig(
+                m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=FULL_SCAN_THRESHOLD
+            ),
         )
 
     def create(self) -> None:
@@ -360,8 +367,8 @@ class EdgeEngine:
 
         flt = qe.Filter(must=[qe.FieldCondition("audience", match=qe.MatchValue("public"))])
         # Quantised scores pick twice the candidates, the original vectors re-score them.
-        rescore = qe.QuantizationSearchParams(rescore=True, oversampling=2.0)
-        # The beam widths: see DENSE_EF and SENTENCE_EF.
+        rescore = qe.QuantizationSearchParams(rescore=True, oversampling=OVERSAMPLING)
+        # The beam widths: see knowledge.edge.DENSE_EF and SENTENCE_EF.
         if exact:
             params = sentence_params = qe.SearchParams(
                 exact=True, quantization=qe.QuantizationSearchParams(ignore=True)

@@ -55,6 +55,13 @@ class KnowledgeSettings(BaseSettings):
         "knowledge base cannot be reached.",
     )
     collection: str = Field(default="supportbot", description="Qdrant collection name.")
+    index_engine: Literal["local", "edge"] = Field(
+        default="local",
+        description="The embedded index when qdrant_url is unset: 'local' = qdrant-client's "
+        "local mode in data_dir/qdrant with in-memory copies for search; 'edge' = Qdrant Edge, "
+        "the Qdrant engine in-process (HNSW, quantisation, fusion in the engine), in "
+        "data_dir/edge. Switching engines needs a re-ingest (or 'supportbot index migrate').",
+    )
     # How a collection created on a Qdrant server or cluster is laid out (Qdrant's collection
     # parameters; local mode ignores them). See the README's "Scaling out".
     qdrant_shards: int = Field(
@@ -110,6 +117,12 @@ class KnowledgeSettings(BaseSettings):
         default=True,
         description="Also embed every sentence and search them as a third fused list (MaxSim).",
     )
+    sentence_rescore: bool = Field(
+        default=False,
+        description="The sentence list re-scores the chunk-vector and BM25 lists' candidates "
+        "(a nested prefetch) instead of searching every sentence vector: its cost stops "
+        "growing with the corpus (README, 'The embedded index at scale').",
+    )
     default_audience: Audience = Field(
         default="public", description="Audience tag of ingested sources unless set per source."
     )
@@ -138,8 +151,15 @@ class KnowledgeSettings(BaseSettings):
 
     @property
     def qdrant_path(self) -> Path:
-        """Folder of the Qdrant local-mode storage."""
-        return self.data_dir / "qdrant"
+        """Folder of the embedded index: ``data_dir/qdrant`` (local mode) or ``data_dir/edge``
+        (Qdrant Edge)."""
+        return self.data_dir / ("edge" if self.index_engine == "edge" else "qdrant")
+
+    @property
+    def in_memory_copies(self) -> bool:
+        """Whether retrieval searches in-memory copies of the vectors (local mode only: its
+        engine is a pure-Python brute force; Edge and a server search in the engine)."""
+        return not self.qdrant_url and self.index_engine == "local"
 
     @classmethod
     def settings_customise_sources(

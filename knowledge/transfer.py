@@ -11,7 +11,8 @@ chunk collection, so the target answers and abstains as the source did without r
 The target collection is created with the :class:`~knowledge.index.ServerLayout` of the
 settings (shards, replicas, write consistency, on-disk storage, int8 quantisation) and, on a
 server, the keyword payload indexes the retriever filters on. The same code moves a server's
-collections to another server, or to a local-mode folder (how the test suite exercises it).
+collections to another server, or to an embedded folder of either engine (local mode or Qdrant
+Edge: how the test suite exercises it, and how a team switches engines without re-embedding).
 """
 
 from __future__ import annotations
@@ -26,7 +27,15 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
 from knowledge.errors import KnowledgeError
-from knowledge.index import PAYLOAD_INDEXES, ServerLayout, sparse_params
+from knowledge.index import (
+    PAYLOAD_INDEXES,
+    IndexLockedError,
+    ServerLayout,
+    open_client,
+    optimize_index,
+    sparse_params,
+)
+from knowledge.settings import KnowledgeSettings
 
 
 class MigrationError(KnowledgeError):
@@ -48,26 +57,27 @@ def is_url(target: str) -> bool:
     return target.startswith(("http://", "https://"))
 
 
-def local_path(data_dir: str | Path) -> Path:
-    """The local-mode folder of a data directory (as ``KnowledgeSettings.qdrant_path``)."""
-    return Path(data_dir) / "qdrant"
+def local_path(data_dir: str | Path, engine: str = "local") -> Path:
+    """The embedded index's folder in a data directory for ``engine`` (``local`` or ``edge``;
+    as ``KnowledgeSettings.qdrant_path``)."""
+    return KnowledgeSettings(data_dir=Path(data_dir), index_engine=engine).qdrant_path  # type: ignore[arg-type]
 
 
-def open_target(target: str, api_key: str | None = None) -> QdrantClient:
-    """A client of the target: a server URL, or a data directory whose ``qdrant/`` folder
-    (created if missing) receives the index in local mode.
+def open_target(target: str, api_key: str | None = None, *, engine: str = "local") -> QdrantClient:
+    """A client of the target: a server URL, or a data directory whose embedded index folder
+    for ``engine`` (``local``: qdrant-client's local mode in ``qdrant/``; ``edge``: Qdrant Edge
+    in ``edge/``) is created if missing.
 
     Raises:
         MigrationError: that folder is in use by another process.
     """
     if is_url(target):
         return QdrantClient(url=target, api_key=api_key, timeout=60)
-    path = local_path(target)
-    path.mkdir(parents=True, exist_ok=True)
+    settings = KnowledgeSettings(data_dir=Path(target), index_engine=engine)  # type: ignore[arg-type]
     try:
-        return QdrantClient(path=str(path))
-    except RuntimeError as exc:
-        raise MigrationError(f"the index at {path} is in use: {exc}") from None
+        return open_client(settings)
+    except IndexLockedError as exc:
+        raise MigrationError(f"the index at {settings.qdrant_path} is in use: {exc}") from None
 
 
 def _create_like(
@@ -157,7 +167,8 @@ def migrate(
     Args:
         layout: how collections are laid out on a server target (default: one shard, one
             replica, in RAM); ignored when ``target_local``.
-        target_local: the target is Qdrant local mode (no layout, no payload indexes).
+        target_local: the target is Qdrant local mode (no layout, no payload indexes; a Qdrant
+            Edge target takes both, less the cluster's shards and replicas).
         replace: delete collections of these names that the target already holds with points;
             otherwise that is an error, raised before anything is written.
         batch: points per scroll page and upsert request.
@@ -203,6 +214,7 @@ def migrate(
         written = _copy_points(
             source, target, name, batch=batch, advance=advance or (lambda n: None)
         )
+        optimize_index(target, name)  # an Edge target builds its graphs once, at the end
         landed = target.count(name, exact=True).count
         if landed != total:
             raise MigrationError(

@@ -1,0 +1,151 @@
+"""Qdrant Edge as the embedded index (``index_engine = "edge"``, :mod:`knowledge.edge`).
+
+The same knowledge base ingested into local mode and into Edge retrieves the same chunks in
+the same order with the same fused scores (so the dev-set figures carry over; the README gives
+them), internal chunks never reach a public search, a second process is refused the folder,
+the collection metadata (calibration, vocabulary) survives a restart, a quantised Edge index
+answers as the exact one, and ``index migrate --engine`` moves an index between the engines
+without re-embedding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from knowledge.base import KnowledgeBase
+from knowledge.edge import EdgeClient
+from knowledge.index import IndexLockedError
+from tests.conftest import INTERNAL_QUESTION, KB, PUBLIC_QUESTION, make_settings
+
+runner = CliRunner()
+ASKED = (
+    (PUBLIC_QUESTION, "public"),
+    (INTERNAL_QUESTION, "internal"),
+    (INTERNAL_QUESTION, "public"),
+    ("shipping costs for international orders", "public"),
+    ("and for part-timers?", "internal"),
+)
+
+
+def _ingest(data_dir: Path, **overrides: object) -> KnowledgeBase:
+    kb = KnowledgeBase.open(make_settings(data_dir, **overrides))
+    kb.ingest([KB / "public"], audience="public", progress=False)
+    kb.ingest([KB / "internal"], audience="internal", progress=False)
+    return kb
+
+
+Results = list[list[tuple[str, float, float, float | None, str]]]
+Both = tuple[Results, Results, KnowledgeBase]
+
+
+def _results(kb: KnowledgeBase) -> Results:
+    """Per question: each hit's chunk id, fused score, similarity, sentence similarity and
+    audience."""
+    out = []
+    for question, audience in ASKED:
+        hits = kb.retrieve(
+            question, audience=audience, limit=8, context="returns" if "?" in question else None
+        ).hits
+        out.append(
+            [
+                (h.chunk.chunk_id, h.score, h.similarity, h.sentence_similarity, h.chunk.audience)
+                for h in hits
+            ]
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Both]:
+    """The results of local mode, those of Edge, and the open Edge knowledge base."""
+    local = _ingest(tmp_path_factory.mktemp("local"), index_engine="local")
+    try:
+        local_results = _results(local)
+    finally:
+        local.close()
+    edge = _ingest(tmp_path_factory.mktemp("edge"), index_engine="edge")
+    yield local_results, _results(edge), edge
+    edge.close()
+
+
+def test_edge_retrieves_as_local_mode(both: Both) -> None:
+    local, edge, kb = both
+    assert isinstance(kb.client, EdgeClient) and kb.local_dense is None  # no in-memory copies
+    assert sum(len(hits) for hits in edge) > 10
+    for ours, theirs in zip(edge, local, strict=True):
+        assert [h[0] for h in ours] == [h[0] for h in theirs]
+        for a, b in zip(ours, theirs, strict=True):
+            assert a[1:4] == pytest.approx(b[1:4], abs=1e-4)
+
+
+def test_edge_keeps_internal_chunks_from_public_searches(
+    both: Both,
+) -> None:
+    _, edge, _ = both
+    for (_, audience), hits in zip(ASKED, edge, strict=True):
+        if audience == "public":
+            assert hits and {h[4] for h in hits} == {"public"}
+    assert "internal" in {h[4] for h in edge[1]}  # the internal question finds internal chunks
+
+
+def test_edge_folder_is_held_by_one_process_and_keeps_its_metadata(tmp_path: Path) -> None:
+    kb = _ingest(tmp_path, index_engine="edge")
+    calibrations, count = kb.calibrations, kb.index.count()
+    try:
+        with pytest.raises(IndexLockedError, match="in use by another"):
+            KnowledgeBase.open(make_settings(tmp_path, index_engine="edge"))
+    finally:
+        kb.close()
+    again = KnowledgeBase.open(make_settings(tmp_path, index_engine="edge"))
+    try:
+        assert again.index.count() == count > 0
+        assert again.calibrations == calibrations and again.calibrations
+        assert again.retrieve(PUBLIC_QUESTION, audience="public", limit=1).hits
+    finally:
+        again.close()
+
+
+def test_quantised_edge_index_answers_as_the_exact_one(tmp_path: Path, both: Both) -> None:
+    _, exact, _ = both
+    kb = _ingest(tmp_path, index_engine="edge", qdrant_quantization="int8")
+    try:
+        assert kb.client.get_collection(kb.settings.collection).config.params.vectors
+        quantised = _results(kb)
+    finally:
+        kb.close()
+    for ours, theirs in zip(quantised, exact, strict=True):
+        assert [h[0] for h in ours] == [h[0] for h in theirs]
+
+
+def test_index_migrates_between_engines_without_reembedding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, target = tmp_path / "source", tmp_path / "target"
+    kb = _ingest(source, index_engine="local")
+    try:
+        before, metadata = _results(kb), kb.index.metadata()
+    finally:
+        kb.close()
+    monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(source))
+    monkeypatch.setenv("SUPPORTBOT_INDEX_ENGINE", "local")
+    moved = runner.invoke(app, ["index", "migrate", "--to", str(target), "--engine", "edge"])
+    assert moved.exit_code == 0, moved.output
+    assert "SUPPORTBOT_INDEX_ENGINE=edge" in moved.output
+    assert (target / "edge").is_dir() and not (target / "qdrant").exists()
+    wrong = runner.invoke(app, ["index", "migrate", "--to", str(target), "--engine", "chroma"])
+    assert wrong.exit_code == 1 and "--engine" in wrong.output
+    edge = KnowledgeBase.open(make_settings(target, index_engine="edge"))
+    try:
+        assert isinstance(edge.client, EdgeClient)
+        assert edge.index.metadata() == metadata
+        after = _results(edge)
+    finally:
+        edge.close()
+    for ours, theirs in zip(after, before, strict=True):
+        assert [h[0] for h in ours] == [h[0] for h in theirs]
+        assert [h[1] for h in ours] == pytest.approx([h[1] for h in theirs], abs=1e-4)
