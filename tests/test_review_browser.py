@@ -158,8 +158,14 @@ def test_lead_reviews_a_thumbs_down_answer(
     d.get(base + "/answers?vote=down")  # type: ignore[attr-defined]
     d.find_element(By.LINK_TEXT, "CSV").click()  # type: ignore[attr-defined]
     downloads: Path = d.downloads  # type: ignore[attr-defined]
+    # Chromium reserves the final name with an empty file and writes to a .crdownload file
+    # that it renames when done: the download is finished when no .crdownload is left and the
+    # CSV has its header.
     deadline = time.monotonic() + 20
-    while not list(downloads.glob("*.csv")) and time.monotonic() < deadline:
+    while time.monotonic() < deadline and (
+        list(downloads.glob("*.crdownload"))
+        or not [f for f in downloads.glob("*.csv") if f.stat().st_size > 0]
+    ):
         time.sleep(0.1)
     (exported,) = downloads.glob("*.csv")
     rows = list(csv.DictReader(exported.open(encoding="utf-8")))
