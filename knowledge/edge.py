@@ -114,6 +114,10 @@ def _vector_to_edge(vector: Any) -> Any:
 
 def _match(match: Any) -> Any:
     if isinstance(match, qm.MatchValue):
+        if isinstance(match.value, bool):
+            # qdrant-edge-py 0.9.0 reads a bool as the integer 1 or 0, which matches no bool
+            # payload: a silently empty result. Filter on the key's presence instead.
+            raise NotImplementedError("Edge adapter: a match on a bool value")
         return qe.MatchValue(match.value)
     if isinstance(match, qm.MatchAny):
         return qe.MatchAny(list(match.any))  # type: ignore[arg-type]  # str or int ids

@@ -45,7 +45,14 @@ PENDING = "pending"
 """Payload flag of points a sync has written but not yet published: searches, the document
 list and the chunk reads leave them out, so a document being replaced is seen whole in its old
 version until its new one is complete (also by other processes on a server, and after a crash
-mid-write, whose leftovers the next sync deletes)."""
+mid-write, whose leftovers the next sync deletes). Its value is ``true`` or the key is absent
+(publishing deletes it), so filters test the key's presence (:data:`PUBLISHED`,
+:data:`UNPUBLISHED`), not its value: presence is answered from the payload index on every
+engine, and Qdrant Edge 0.9.0 cannot match a bool value (it reads ``True`` as the integer 1)."""
+PUBLISHED: qm.Condition = qm.IsEmptyCondition(is_empty=qm.PayloadField(key=PENDING))
+"""Filter condition of published points (no ``pending`` key)."""
+UNPUBLISHED: qm.Condition = qm.Filter(must_not=[PUBLISHED])
+"""Filter condition of points a sync wrote but has not published (a ``pending`` key)."""
 # Keys of the collection metadata (Qdrant collection ``metadata``) that this project writes.
 CALIBRATION_KEY = "supportbot_calibration"
 VOCABULARY_KEY = "supportbot_vocabulary"
@@ -460,7 +467,7 @@ class QdrantIndex:
     def delete_pending(self, origin: str | None = None) -> None:
         """Delete unpublished points (of the source ``origin``, or all): what a sync that was
         killed while writing left behind."""
-        must: list[qm.Condition] = [qm.FieldCondition(key=PENDING, match=qm.MatchValue(value=True))]
+        must: list[qm.Condition] = [UNPUBLISHED]
         if origin is not None:
             must.append(qm.FieldCondition(key="origin", match=qm.MatchValue(value=origin)))
         self.client.delete(
@@ -473,7 +480,7 @@ class QdrantIndex:
         """Unpublished points in the collection (0 but while a sync writes, or after a crash)."""
         if not self.client.collection_exists(self.collection):
             return 0
-        flt = qm.Filter(must=[qm.FieldCondition(key=PENDING, match=qm.MatchValue(value=True))])
+        flt = qm.Filter(must=[UNPUBLISHED])
         return self.client.count(self.collection, count_filter=flt, exact=True).count
 
     def ping(self) -> None:

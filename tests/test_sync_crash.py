@@ -3,7 +3,8 @@ searches, the document list and the chunk reads still see the old version whole,
 sync writes the new one and removes the leftovers.
 
 The kill is real: ``supportbot ingest`` runs in a child process that dies (``os._exit``, no
-clean-up, as under SIGKILL) right after its first batch of new points reached the index.
+clean-up, as under SIGKILL) right after its first batch of new points reached the index. Both
+embedded engines: on Qdrant Edge the unpublished point comes back from the engine's WAL.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from knowledge.base import KnowledgeBase
 from tests.conftest import make_settings
@@ -60,12 +63,15 @@ def _handbook(extra: str = "") -> str:
     return "# Office handbook\n\n" + "\n\n".join(paragraphs) + (f"\n\n{extra}\n" if extra else "")
 
 
-def test_a_sync_killed_mid_write_leaves_the_old_version_whole(tmp_path: Path) -> None:
+@pytest.mark.parametrize("index_engine", ["local", "edge"])
+def test_a_sync_killed_mid_write_leaves_the_old_version_whole(
+    tmp_path: Path, index_engine: str
+) -> None:
     docs, data = tmp_path / "docs", tmp_path / "data"
     docs.mkdir()
     (docs / "handbook.md").write_text(_handbook())
     (docs / "parking.md").write_text("# Parking\n\nStaff park on level two of the garage.\n")
-    kb = KnowledgeBase.open(make_settings(data))
+    kb = KnowledgeBase.open(make_settings(data, index_engine=index_engine))
     try:
         kb.ingest([docs], progress=False)
         origin = kb.folder_source(docs).config.id
@@ -77,14 +83,19 @@ def test_a_sync_killed_mid_write_leaves_the_old_version_whole(tmp_path: Path) ->
     (docs / "handbook.md").write_text(_handbook(NEW_FACT))
     child = subprocess.run(
         [sys.executable, "-c", DIE_AFTER_FIRST_BATCH, str(docs)],
-        env={**os.environ, "SUPPORTBOT_DATA_DIR": str(data), "SUPPORTBOT_CONFIG": "/dev/null"},
+        env={
+            **os.environ,
+            "SUPPORTBOT_DATA_DIR": str(data),
+            "SUPPORTBOT_INDEX_ENGINE": index_engine,
+            "SUPPORTBOT_CONFIG": "/dev/null",
+        },
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert child.returncode == 137, child.stderr[-2000:]
 
-    kb = KnowledgeBase.open(make_settings(data))
+    kb = KnowledgeBase.open(make_settings(data, index_engine=index_engine))
     try:
         assert kb.index.pending_count() >= 1  # the dead run's first point is there, unpublished
         assert kb.index.documents(origin)["handbook.md"] == before  # the old version, whole
