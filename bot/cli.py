@@ -1316,8 +1316,8 @@ def index_migrate(
         str | None,
         typer.Option(
             "--engine",
-            help="For a data-directory target: 'local' or 'edge' (Qdrant Edge); default the "
-            "index_engine setting. Moving an index between engines needs no re-embedding.",
+            help="For a data-directory target: 'edge' (Qdrant Edge) or 'local'; default the "
+            "engine in use. Moving an index between engines needs no re-embedding.",
         ),
     ] = None,
     api_key: Annotated[
@@ -1345,7 +1345,7 @@ def index_migrate(
     from knowledge.transfer import is_url, local_path, migrate, open_target
 
     settings = _settings()
-    engine = engine or settings.index_engine
+    engine = engine or settings.engine
     if engine not in ("local", "edge"):
         raise _fail(f"--engine must be 'local' or 'edge', not {engine!r}")
     same = (

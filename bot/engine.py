@@ -156,8 +156,8 @@ class SupportEngine:
 
     @property
     def _retrieval_deadline_s(self) -> float | None:
-        """How long retrieval may take: ``qdrant_timeout_s`` against a server; unbounded in
-        local mode, where no network can hang and a sync may hold the index for a while."""
+        """How long retrieval may take: ``qdrant_timeout_s`` against a server; unbounded with
+        the embedded index, where no network can hang and a sync may hold the index for a while."""
         return float(self.settings.qdrant_timeout_s) if self.settings.qdrant_url else None
 
     @property

@@ -8,7 +8,8 @@
   chunk (Chen et al. 2023, "Dense X Retrieval", finds finer units retrieve better with dense
   models; we keep both granularities and fuse them).
 
-Qdrant local mode (a folder in the data directory) is the embedded default; ``QDRANT_URL`` (and
+Qdrant Edge (:mod:`knowledge.edge`, a folder in the data directory) is the embedded default,
+qdrant-client's local mode the earlier one (``index_engine``); ``QDRANT_URL`` (and
 ``QDRANT_API_KEY``) switch to a Qdrant server or cluster with no code change. Point ids are
 UUID5s of (document id, chunk index), so re-ingesting a document overwrites its points instead
 of duplicating them.
@@ -214,8 +215,8 @@ class IndexSchemaError(KnowledgeError):
 
 def open_client(settings: KnowledgeSettings) -> QdrantClient:
     """Connect to the configured Qdrant: a server if ``qdrant_url`` is set, else the embedded
-    engine of ``index_engine`` (local mode, or Qdrant Edge through
-    :class:`knowledge.edge.EdgeClient`, which answers the same calls).
+    engine of ``settings.engine`` (Qdrant Edge through
+    :class:`knowledge.edge.EdgeClient`, which answers the same calls, or local mode).
 
     Raises:
         IndexLockedError: embedded, and another process uses the same folder.
@@ -225,7 +226,7 @@ def open_client(settings: KnowledgeSettings) -> QdrantClient:
         return QdrantClient(url=settings.qdrant_url, api_key=key, timeout=settings.qdrant_timeout_s)
     settings.qdrant_path.mkdir(parents=True, exist_ok=True)
     try:
-        if settings.index_engine == "edge":
+        if settings.engine == "edge":
             from knowledge.edge import EdgeClient
 
             # EdgeClient implements the part of QdrantClient that supportbot calls.

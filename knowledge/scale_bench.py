@@ -7,9 +7,9 @@ vectors given, so without the query embedding; add the embedding's p50 from
 
 Engines:
 
-* ``local``: what the product runs today on one machine: qdrant-client's local mode holding
-  the points, and the product's own in-memory copies (:mod:`knowledge.local_sparse`,
-  :mod:`knowledge.local_vectors`) answering the query through
+* ``local``: the product's earlier embedded default (``index_engine = "local"``):
+  qdrant-client's local mode holding the points, and the product's own in-memory copies
+  (:mod:`knowledge.local_sparse`, :mod:`knowledge.local_vectors`) answering the query through
   :meth:`knowledge.retrieval.Retriever._search_local` (dense + sentence MaxSim + sparse
   prefetches, the audience filter, DBSF fusion).
 * ``edge``: Qdrant Edge (``qdrant-edge-py``, the Qdrant engine in-process, beta; pinned in

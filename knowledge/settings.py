@@ -55,12 +55,15 @@ class KnowledgeSettings(BaseSettings):
         "knowledge base cannot be reached.",
     )
     collection: str = Field(default="supportbot", description="Qdrant collection name.")
-    index_engine: Literal["local", "edge"] = Field(
-        default="local",
-        description="The embedded index when qdrant_url is unset: 'local' = qdrant-client's "
-        "local mode in data_dir/qdrant with in-memory copies for search; 'edge' = Qdrant Edge, "
-        "the Qdrant engine in-process (HNSW, quantisation, fusion in the engine), in "
-        "data_dir/edge. Switching engines needs a re-ingest (or 'supportbot index migrate').",
+    index_engine: Literal["auto", "local", "edge"] = Field(
+        default="auto",
+        description="The embedded index when qdrant_url is unset: 'edge' = Qdrant Edge, the "
+        "Qdrant engine in-process (HNSW, quantisation, fusion in the engine), in "
+        "data_dir/edge; 'local' = qdrant-client's local mode in data_dir/qdrant with in-memory "
+        "copies for search (the default of earlier versions); 'auto' = 'edge', unless "
+        "data_dir holds a local-mode index and no Edge one (an index built by an earlier "
+        "version keeps working; 'supportbot index migrate --to DATA_DIR --engine edge' moves "
+        "it). Switching engines needs a re-ingest or that migration.",
     )
     # How a collection created on a Qdrant server or cluster is laid out (Qdrant's collection
     # parameters; local mode ignores them). See the README's "Scaling out".
@@ -150,16 +153,26 @@ class KnowledgeSettings(BaseSettings):
         return self
 
     @property
+    def engine(self) -> Literal["local", "edge"]:
+        """The embedded engine in use: ``index_engine``, with ``auto`` resolved to ``edge``
+        unless ``data_dir/qdrant`` exists and ``data_dir/edge`` does not (an index that an
+        earlier version, whose default was local mode, built there)."""
+        if self.index_engine != "auto":
+            return self.index_engine
+        legacy = (self.data_dir / "qdrant").is_dir() and not (self.data_dir / "edge").exists()
+        return "local" if legacy else "edge"
+
+    @property
     def qdrant_path(self) -> Path:
-        """Folder of the embedded index: ``data_dir/qdrant`` (local mode) or ``data_dir/edge``
-        (Qdrant Edge)."""
-        return self.data_dir / ("edge" if self.index_engine == "edge" else "qdrant")
+        """Folder of the embedded index: ``data_dir/edge`` (Qdrant Edge) or ``data_dir/qdrant``
+        (local mode), by :attr:`engine`."""
+        return self.data_dir / ("edge" if self.engine == "edge" else "qdrant")
 
     @property
     def in_memory_copies(self) -> bool:
         """Whether retrieval searches in-memory copies of the vectors (local mode only: its
         engine is a pure-Python brute force; Edge and a server search in the engine)."""
-        return not self.qdrant_url and self.index_engine == "local"
+        return not self.qdrant_url and self.engine == "local"
 
     @classmethod
     def settings_customise_sources(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from alembic import command
 from pydantic import SecretStr
-from qdrant_client import QdrantClient, models
+from qdrant_client import models
 from typer.testing import CliRunner
 
 from bot import migrations
@@ -17,6 +17,7 @@ from bot.doctor import Finding, check_database, check_index, check_llm, check_to
 from bot.engine import SupportEngine
 from bot.feedback import make_engine
 from bot.settings import Settings
+from knowledge.index import open_client
 from tests.conftest import KB, free_port, make_settings
 from tests.fake_openai import FakeOpenAI
 
@@ -39,13 +40,25 @@ def test_a_healthy_index_reports_its_chunks_and_dimension(ingested: Settings) ->
     found = check_index(ingested)
     assert found.status == "ok", found
     assert "384-d vectors" in found.detail and "chunks in 'supportbot'" in found.detail
+    assert "(Qdrant Edge)" in found.detail  # the default embedded engine
+
+
+def test_an_earlier_versions_local_mode_index_works_and_doctor_says_how_to_move_it(
+    tmp_path: Path,
+) -> None:
+    engine = SupportEngine.from_settings(make_settings(tmp_path, index_engine="local"))
+    engine.kb.ingest([KB / "public"], audience="public", progress=False)
+    engine.close()
+    found = check_index(make_settings(tmp_path))  # index_engine = auto
+    assert found.status == "warn" and "local mode" in found.detail and "chunks" in found.detail
+    assert f"index migrate --to {tmp_path} --engine edge" in found.fix
 
 
 def test_missing_empty_and_mismatched_collections(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     missing = check_index(settings)
     assert missing.status == "fail" and "supportbot ingest" in missing.fix
-    client = QdrantClient(path=str(settings.qdrant_path))
+    client = open_client(settings)  # the embedded engine in use
     client.create_collection(
         "supportbot",
         vectors_config={"dense": models.VectorParams(size=8, distance=models.Distance.COSINE)},

@@ -149,3 +149,36 @@ def test_index_migrates_between_engines_without_reembedding(
     for ours, theirs in zip(after, before, strict=True):
         assert [h[0] for h in ours] == [h[0] for h in theirs]
         assert [h[1] for h in ours] == pytest.approx([h[1] for h in theirs], abs=1e-4)
+
+
+def test_auto_is_edge_but_keeps_an_earlier_local_mode_index_until_it_is_migrated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fresh = make_settings(tmp_path / "fresh")
+    assert fresh.index_engine == "auto" and fresh.engine == "edge"
+    assert fresh.qdrant_path == tmp_path / "fresh" / "edge"
+
+    data = tmp_path / "data"
+    kb = _ingest(data, index_engine="local")  # what an earlier version built by default
+    try:
+        before = _results(kb)
+    finally:
+        kb.close()
+    kb = KnowledgeBase.open(make_settings(data))  # auto: the local-mode index is used
+    try:
+        assert kb.settings.engine == "local" and not isinstance(kb.client, EdgeClient)
+        assert _results(kb) == before
+    finally:
+        kb.close()
+
+    monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(data))
+    moved = runner.invoke(app, ["index", "migrate", "--to", str(data), "--engine", "edge"])
+    assert moved.exit_code == 0, moved.output
+    kb = KnowledgeBase.open(make_settings(data))  # auto: now Edge, beside the old folder
+    try:
+        assert kb.settings.engine == "edge" and isinstance(kb.client, EdgeClient)
+        after = _results(kb)
+    finally:
+        kb.close()
+    for ours, theirs in zip(after, before, strict=True):
+        assert [h[0] for h in ours] == [h[0] for h in theirs]

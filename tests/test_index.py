@@ -4,6 +4,7 @@ collection made before sentence vectors asks for ``ingest --rebuild``, which rep
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,19 @@ from tests.conftest import INTERNAL_QUESTION, KB, PUBLIC_QUESTION, make_settings
 QUESTIONS = (PUBLIC_QUESTION, INTERNAL_QUESTION, "shipping costs for international orders")
 
 
+@pytest.fixture(scope="module")
+def local_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SupportEngine]:
+    """tests/data/kb in qdrant-client's local mode (``index_engine = "local"``), the engine
+    whose in-memory copies these tests check against its own Query API."""
+    engine = SupportEngine.from_settings(
+        make_settings(tmp_path_factory.mktemp("local-mode"), index_engine="local")
+    )
+    engine.kb.ingest([KB / "public"], audience="public", progress=False)
+    engine.kb.ingest([KB / "internal"], audience="internal", progress=False)
+    yield engine
+    engine.close()
+
+
 def _queries(kb: KnowledgeBase, using: str, question: str) -> tuple[Any, Any, Any]:
     """(the local copy for ``using``, its query, the same query for Qdrant)."""
     if using == SPARSE:
@@ -37,9 +51,9 @@ def _queries(kb: KnowledgeBase, using: str, question: str) -> tuple[Any, Any, An
 @pytest.mark.parametrize("using", [DENSE, SENTENCES, SPARSE])
 @pytest.mark.parametrize("audience", ["public", "internal"])
 def test_local_copies_rank_and_score_as_qdrant_search(
-    kb_engine: SupportEngine, using: str, audience: str
+    local_engine: SupportEngine, using: str, audience: str
 ) -> None:
-    kb = kb_engine.kb
+    kb = local_engine.kb
     # BM25 scores are sums of larger numbers than cosines: a relative tolerance.
     tolerance = {"rel": 1e-4} if using == SPARSE else {"abs": 1e-5}
     found = 0
@@ -63,8 +77,10 @@ def test_local_copies_rank_and_score_as_qdrant_search(
 def test_a_collection_without_sentence_vectors_asks_for_rebuild_which_repairs_it(
     tmp_path: Path,
 ) -> None:
+    # The schema of earlier versions, in the local mode they used: 'auto' keeps using it.
     settings = make_settings(tmp_path / "data")
-    settings.qdrant_path.mkdir(parents=True)
+    (tmp_path / "data" / "qdrant").mkdir(parents=True)
+    assert settings.engine == "local"
     old = QdrantClient(path=str(settings.qdrant_path))
     old.create_collection(  # the schema of earlier versions: dense + sparse only
         settings.collection,
@@ -98,12 +114,12 @@ def test_a_collection_without_sentence_vectors_asks_for_rebuild_which_repairs_it
 
 @pytest.mark.parametrize("fusion", ["dbsf", "rrf"])
 def test_local_mode_shortcuts_rank_as_the_query_api_a_qdrant_server_runs(
-    kb_engine: SupportEngine, fusion: FusionName
+    local_engine: SupportEngine, fusion: FusionName
 ) -> None:
     # Without the in-memory copies the retriever sends one Query API call with three prefetches
     # and Qdrant's fusion: the path a Qdrant server takes (here executed by qdrant-client's local
     # mode, which implements the same API).
-    kb = kb_engine.kb
+    kb = local_engine.kb
     shortcut = kb.make_retriever(fusion=fusion)
     query_api = Retriever(
         kb.client,

@@ -45,7 +45,7 @@ async def test_serve_names_the_missing_setting(tmp_path: Path, mode: str, missin
     )
     with pytest.raises(SlackConfigError, match=missing):
         await serve(settings)
-    assert not (tmp_path / "qdrant").exists(), "fails before opening the index"
+    assert not settings.qdrant_path.exists(), "fails before opening the index"
 
 
 @pytest.mark.asyncio(loop_scope="session")
