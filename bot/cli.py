@@ -447,7 +447,7 @@ def demo(
         report = engine.kb.ingest([SAMPLE_KB], audience="public", console=console)
         console.print(
             f"Knowledge base: {report.documents} new, {report.unchanged} unchanged documents, "
-            f"{engine.kb.index.count()} chunks in {settings.data_dir / 'qdrant'}."
+            f"{engine.kb.index.count()} chunks in {settings.qdrant_url or settings.qdrant_path}."
         )
 
         async def run() -> list[Answer]:

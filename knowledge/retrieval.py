@@ -188,6 +188,11 @@ class Retriever:
             return self.local_sparse.search(
                 SparseVector(list(q.indices), list(q.values)), audience=audience, limit=limit
             )
+        return self._query_one(p, flt, limit)
+
+    def _query_one(self, p: qm.Prefetch, flt: qm.Filter | None, limit: int) -> list[qm.ScoredPoint]:
+        """One list, searched by Qdrant: the top ``limit`` points of ``p``'s query with their
+        payload and chunk vector."""
         return self.client.query_points(
             self.collection,
             query=p.query,
@@ -315,16 +320,7 @@ class Retriever:
         if self.local_sparse is not None:
             points = self._search_local(prefetch, audience, flt, fetch)
         elif len(prefetch) == 1:
-            p = prefetch[0]
-            points = self.client.query_points(
-                self.collection,
-                query=p.query,
-                using=p.using,
-                query_filter=flt,
-                limit=fetch,
-                with_payload=True,
-                with_vectors=[DENSE],
-            ).points
+            points = self._query_one(prefetch[0], flt, fetch)
         else:
             fusion = qm.Fusion.RRF if self.fusion == "rrf" else qm.Fusion.DBSF
             points = self.client.query_points(
