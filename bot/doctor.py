@@ -165,16 +165,12 @@ def check_index(settings: Settings) -> Finding:
             f"stop the bot, run 'supportbot index migrate --to {settings.data_dir} --engine "
             "edge', start it again (the local-mode folder can then be deleted)",
         )
-    engine = f"the Qdrant server at {where}" if settings.qdrant_url else where
-    kind = (
-        ""
-        if settings.qdrant_url
-        else f" ({'Qdrant Edge' if settings.engine == 'edge' else 'local mode'})"
-    )
+    if settings.qdrant_url:
+        at = f"the Qdrant server at {where}"
+    else:
+        at = f"{where} ({'Qdrant Edge' if settings.engine == 'edge' else 'local mode'})"
     return Finding(
-        "index",
-        "ok",
-        f"{count} chunks in {settings.collection!r} at {engine}{kind}, {dim}-d vectors",
+        "index", "ok", f"{count} chunks in {settings.collection!r} at {at}, {dim}-d vectors"
     )
 
 

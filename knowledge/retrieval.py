@@ -82,16 +82,11 @@ def audience_filter(audience: str) -> qm.Filter:
     Raises:
         ValueError: unknown audience.
     """
-    published: list[qm.Condition] = [PUBLISHED]
     if audience == "internal":
-        return qm.Filter(must=published)
+        return qm.Filter(must=[PUBLISHED])
     if audience == "public":
-        return qm.Filter(
-            must=[
-                qm.FieldCondition(key="audience", match=qm.MatchValue(value="public")),
-                *published,
-            ],
-        )
+        public = qm.FieldCondition(key="audience", match=qm.MatchValue(value="public"))
+        return qm.Filter(must=[public, PUBLISHED])
     raise ValueError(f"audience must be 'public' or 'internal', not {audience!r}")
 
 
