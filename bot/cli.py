@@ -825,6 +825,14 @@ def bench(
     sizes: Annotated[
         str, typer.Option(help="With --scale: comma-separated chunk counts.")
     ] = "10000,30000,100000",
+    engines: Annotated[
+        str,
+        typer.Option(
+            help="With --scale: comma-separated engines: local (qdrant-client local mode), edge "
+            "(Qdrant Edge, the product's three lists), edge-rerank (Qdrant Edge with "
+            "sentence_rescore)."
+        ),
+    ] = "local,edge",
     load: Annotated[
         bool,
         typer.Option(
@@ -872,7 +880,7 @@ def bench(
     if scale:
         from knowledge.scale_bench import main as scale_bench
 
-        scale_bench(["--sizes", sizes, "--out", str(out or Path("reports"))])
+        scale_bench(["--sizes", sizes, "--engines", engines, "--out", str(out or Path("reports"))])
         return
     from bot.benchmark import run_benchmark
 

@@ -69,7 +69,9 @@ def _question_collection(index: QdrantIndex, name: str, dim: int) -> int:
         params = qm.VectorParams(size=dim, distance=qm.Distance.COSINE)
         client.create_collection(
             name,
-            vectors_config={VECTOR: params if index.is_local else layout.vector_params(params)},
+            vectors_config={
+                VECTOR: params if index.is_local else layout.vector_params(VECTOR, params)
+            },
             **({} if index.is_local else layout.collection_kwargs()),
         )
     return int(client.count(name, exact=True).count)

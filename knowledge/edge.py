@@ -180,6 +180,14 @@ def _selector(selector: Any) -> list[Any] | qe.Filter:
     return list(selector)
 
 
+def _quantised(params: qm.VectorParams | None, collection: bool) -> bool:
+    """Whether a vector with ``params`` has an int8 copy: its own ``quantization_config``, or
+    the collection's (``collection``; shards made before quantisation was set per vector)."""
+    return collection or (
+        params is not None and isinstance(params.quantization_config, qm.ScalarQuantization)
+    )
+
+
 class _Collection:
     """One open shard and its sidecar (vector parameters and metadata)."""
 
@@ -224,7 +232,7 @@ class _Collection:
         ef = SENTENCE_EF if multi else DENSE_EF
         quant = (
             qe.QuantizationSearchParams(rescore=True, oversampling=OVERSAMPLING)
-            if self.quantized
+            if _quantised(params, self.quantized)
             else None
         )
         if given is None:
@@ -314,10 +322,12 @@ class EdgeClient:
         quantization_config: qm.QuantizationConfig | None = None,
         **_cluster: Any,
     ) -> bool:
-        """Create a shard with these named vectors. ``quantization_config``: int8 scalar
-        quantisation (the only kind :class:`~knowledge.index.ServerLayout` writes) of every
-        dense and multivector vector; the cluster's ``shard_number``, ``replication_factor``
-        and ``write_consistency_factor`` have no meaning in one process and are ignored.
+        """Create a shard with these named vectors. A vector whose ``quantization_config`` is
+        int8 scalar quantisation (the only kind :class:`~knowledge.index.ServerLayout` writes)
+        gets an int8 copy, as does every vector when the collection's ``quantization_config``
+        is; one whose ``hnsw_config.m`` is 0 gets no graph. The cluster's ``shard_number``,
+        ``replication_factor`` and ``write_consistency_factor`` have no meaning in one process
+        and are ignored.
 
         Raises:
             ValueError: it exists already.
@@ -325,11 +335,10 @@ class EdgeClient:
         with self._guard:
             if self.collection_exists(collection_name):
                 raise ValueError(f"Collection {collection_name} already exists")
-            quant = (
-                qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, quantile=0.99, always_ram=True)
-                if isinstance(quantization_config, qm.ScalarQuantization)
-                else None
+            quant = qe.ScalarQuantizationConfig(
+                type=qe.ScalarType.Int8, quantile=0.99, always_ram=True
             )
+            collection_quantised = isinstance(quantization_config, qm.ScalarQuantization)
             distance = {
                 qm.Distance.COSINE: qe.Distance.Cosine,
                 qm.Distance.DOT: qe.Distance.Dot,
@@ -343,7 +352,12 @@ class EdgeClient:
                     multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim)
                     if p.multivector_config is not None
                     else None,
-                    quantization_config=quant,
+                    quantization_config=quant if _quantised(p, collection_quantised) else None,
+                    hnsw_config=qe.HnswIndexConfig(
+                        m=0, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=FULL_SCAN_THRESHOLD
+                    )
+                    if p.hnsw_config is not None and p.hnsw_config.m == 0
+                    else None,
                 )
                 for key, p in vectors_config.items()
             }
@@ -371,7 +385,7 @@ class EdgeClient:
                 dict(vectors_config),
                 dict(sparse_vectors_config or {}),
                 dict(metadata or {}),
-                quant is not None,
+                collection_quantised,
             )
             self._open[collection_name] = _Collection(shard, self._sidecar(collection_name))
             return True

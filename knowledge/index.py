@@ -104,6 +104,12 @@ class ServerLayout:
         quantization: ``int8`` scalar quantisation (quantile 0.99, the Qdrant docs' example)
             of the dense and sentence vectors, held in RAM (``always_ram``) with the originals
             used to rescore; 4× less vector RAM.
+        sentence_graph: the sentence vectors get an HNSW graph (and, with ``quantization``, an
+            int8 copy) so that they can be searched on their own. ``False`` (the
+            ``sentence_rescore`` setting): they only re-score the other lists' candidates by
+            MaxSim, so they get neither (``m = 0``, no quantisation): at 1M
+            chunks that is ~2.3 GB of int8 copies and the slowest graph to build that the
+            search would never use (README, "The embedded index at scale").
     """
 
     shards: int = 1
@@ -111,6 +117,7 @@ class ServerLayout:
     write_consistency: int = 1
     on_disk: bool = False
     quantization: str = "none"
+    sentence_graph: bool = True
 
     @classmethod
     def from_settings(cls, settings: KnowledgeSettings) -> ServerLayout:
@@ -121,29 +128,42 @@ class ServerLayout:
             write_consistency=settings.qdrant_write_consistency,
             on_disk=settings.qdrant_on_disk,
             quantization=settings.qdrant_quantization,
+            sentence_graph=not settings.sentence_rescore,
         )
 
-    def vector_params(self, params: qm.VectorParams) -> qm.VectorParams:
-        """``params`` stored on disk when :attr:`on_disk` (size, distance, multivector kept)."""
-        return params.model_copy(update={"on_disk": True}) if self.on_disk else params
+    def vector_params(self, name: str, params: qm.VectorParams) -> qm.VectorParams:
+        """The parameters vector ``name`` is created with: ``params`` (size, distance,
+        multivector) stored on disk when :attr:`on_disk`, with an int8 copy when
+        :attr:`quantization` is ``int8``; the sentence vectors get neither graph (``m = 0``)
+        nor copy unless :attr:`sentence_graph`. Quantisation is set per vector, not for the
+        collection, because Qdrant's create request cannot exempt one vector from the
+        collection's."""
+        update: dict[str, Any] = {
+            "on_disk": True if self.on_disk else params.on_disk,
+            "quantization_config": self.quantization_config(),
+            "hnsw_config": None,
+        }
+        if name == SENTENCES and not self.sentence_graph:
+            update.update(quantization_config=None, hnsw_config=qm.HnswConfigDiff(m=0))
+        return params.model_copy(update=update)
+
+    def quantization_config(self) -> qm.ScalarQuantization | None:
+        """The int8 scalar quantisation :attr:`quantization` asks for, or ``None``."""
+        if self.quantization != "int8":
+            return None
+        return qm.ScalarQuantization(
+            scalar=qm.ScalarQuantizationConfig(
+                type=qm.ScalarType.INT8, quantile=0.99, always_ram=True
+            )
+        )
 
     def collection_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``QdrantClient.create_collection`` beyond the vectors."""
-        quantization = (
-            qm.ScalarQuantization(
-                scalar=qm.ScalarQuantizationConfig(
-                    type=qm.ScalarType.INT8, quantile=0.99, always_ram=True
-                )
-            )
-            if self.quantization == "int8"
-            else None
-        )
         return {
             "shard_number": self.shards,
             "replication_factor": self.replicas,
             "write_consistency_factor": self.write_consistency,
             "on_disk_payload": self.on_disk,
-            "quantization_config": quantization,
         }
 
 
@@ -313,8 +333,8 @@ class QdrantIndex:
         self.client.create_collection(
             self.collection,
             vectors_config={
-                DENSE: layout.vector_params(dense),
-                SENTENCES: layout.vector_params(sentences),
+                DENSE: layout.vector_params(DENSE, dense),
+                SENTENCES: layout.vector_params(SENTENCES, sentences),
             },
             sparse_vectors_config={SPARSE: sparse_params(on_disk=layout.on_disk)},
             **({} if self.is_local else layout.collection_kwargs()),

@@ -47,6 +47,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,8 @@ LOCAL_MAX = 30_000
 """Largest corpus the local engine is run at by default: local mode keeps every vector in
 Python objects (1.9 GB of RSS per 10k chunks measured), so 100k would need ~19 GB."""
 ENGINES = ("local", "edge")
+"""The engines run by default."""
+ALL_ENGINES = ("local", "edge", "edge-rerank")
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,96 @@ def queries(n: int, seed: int = 11) -> list[Query]:
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _anon_mb(pid: int) -> float | None:
+    """Process ``pid``'s anonymous resident memory (``RssAnon`` in ``/proc/PID/status``) in
+    MiB; ``None`` where there is no such file (not Linux, or the process has ended)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) / 1024  # kB
+    return None
+
+
+def watch_anon_memory(
+    worker: subprocess.Popen[str], every_s: float = 0.2
+) -> tuple[tuple[str, str], float | None]:
+    """Wait for ``worker`` and sample its anonymous resident memory every ``every_s`` seconds.
+
+    Peak RSS (``ru_maxrss``) also counts the pages of memory-mapped files that the process
+    touched: Qdrant's segments are such files, and the kernel can drop those pages and read
+    them again when memory is short. The anonymous part (heap, graphs being built, in-RAM
+    copies) cannot be dropped, so it is the memory the engine needs. A peak shorter than
+    ``every_s`` can be missed. The worker cannot sample itself: the engine's calls hold the
+    GIL.
+
+    Returns:
+        ``((stdout, stderr), peak MiB or None where /proc is missing)``.
+    """
+    peak: float | None = None
+    while True:
+        try:
+            out = worker.communicate(timeout=every_s)
+            return out, peak
+        except subprocess.TimeoutExpired:
+            anon = _anon_mb(worker.pid)
+            if anon is not None:
+                peak = anon if peak is None else max(peak, anon)
+
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+class MemoryLimitError(RuntimeError):
+    """A memory limit was asked for but no writable memory cgroup is here (it needs Linux
+    cgroups and the right to create one, e.g. root)."""
+
+
+def memory_cgroup(limit_mb: int, root: Path = CGROUP_ROOT) -> Path:
+    """Create a memory cgroup limited to ``limit_mb`` MiB, swap included, and return the file a
+    process writes its pid to in order to join it (cgroup v2 ``cgroup.procs``; v1 the memory
+    controller's ``cgroup.procs``).
+
+    The limit charges what peak RSS counts: anonymous memory and the page cache of the files the
+    process maps or writes. Near the limit the kernel drops file pages (Qdrant's segments are
+    read again from disk); if the anonymous memory alone exceeds it, the kernel's OOM killer
+    ends the worker, which the benchmark reports as a failed run.
+
+    Raises:
+        MemoryLimitError: no cgroup file system, or no right to create a cgroup.
+    """
+    name = f"supportbot-scale-bench-{os.getpid()}"
+    limit = str(limit_mb * 2**20)
+    try:
+        if (root / "cgroup.controllers").exists():  # v2, the unified hierarchy
+            group = root / name
+            group.mkdir(exist_ok=True)
+            (group / "memory.max").write_text(limit)
+            swap = group / "memory.swap.max"
+            if swap.exists():
+                swap.write_text("0")
+            return group / "cgroup.procs"
+        group = root / "memory" / name  # v1
+        group.mkdir(exist_ok=True)
+        (group / "memory.limit_in_bytes").write_text(limit)
+        memsw = group / "memory.memsw.limit_in_bytes"
+        if memsw.exists():  # only when swap accounting is on
+            memsw.write_text(limit)
+        return group / "cgroup.procs"
+    except OSError as exc:
+        raise MemoryLimitError(
+            f"cannot create a memory cgroup under {root} ({exc.strerror or exc}); "
+            "--memory-limit-mb needs Linux cgroups and root"
+        ) from None
+
+
+def _join(procs: Path) -> None:
+    """Move the calling process into the cgroup of ``procs`` (run in the worker before exec)."""
+    procs.write_text(str(os.getpid()))
 
 
 def _disk_mb(path: Path) -> float:
@@ -300,8 +393,9 @@ class EdgeEngine:
                     distance=qe.Distance.Cosine,
                     on_disk=True,
                     multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim),
-                    quantization_config=quant,
-                    # m = 0: no graph (the vectors only re-score candidates).
+                    # Re-scoring only (edge-rerank): no int8 copy and no graph (m = 0), as
+                    # knowledge.index.ServerLayout.sentence_params makes them.
+                    quantization_config=quant if self.sentence_graph else None,
                     hnsw_config=None
                     if self.sentence_graph
                     else qe.HnswIndexConfig(
@@ -397,7 +491,6 @@ class EdgeEngine:
                 CANDIDATES,
                 qe.Query.Nearest([v], using="sentences"),
                 prefetches=[dense, sparse],
-                params=qe.SearchParams(quantization=rescore),
             )
         prefetches = [dense, sentences, sparse]
         points = self.shard.query(
@@ -484,10 +577,17 @@ def _plot(rows: list[dict[str, Any]], out: Path) -> None:
         ("startup_s", "start-up (s)"),
     )
     for ax, (key, label) in zip(axes, panels, strict=True):
-        for engine in ENGINES:
+        for engine in dict.fromkeys(r["engine"] for r in rows):
             pts = sorted((r["chunks"], r[key]) for r in rows if r["engine"] == engine and key in r)
             if pts:
                 ax.plot(*zip(*pts, strict=True), marker="o", label=engine)
+            anon = sorted(
+                (r["chunks"], r["peak_anon_mb"])
+                for r in rows
+                if key == "peak_rss_mb" and r["engine"] == engine and "peak_anon_mb" in r
+            )
+            if anon:
+                ax.plot(*zip(*anon, strict=True), marker="x", ls="--", label=f"{engine}, anonymous")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("chunks")
@@ -510,8 +610,18 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument(
         "--local-max", type=int, default=LOCAL_MAX, help="Skip the local engine above this."
     )
+    parser.add_argument(
+        "--memory-limit-mb",
+        type=int,
+        default=None,
+        help="Run each worker in a memory cgroup of this size (Linux, root): proves a size runs "
+        "in that much memory, page cache included (see memory_cgroup).",
+    )
     parser.add_argument("--worker", nargs=2, metavar=("ENGINE", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    unknown = set(args.engines.split(",")) - set(ALL_ENGINES)
+    if unknown:
+        parser.error(f"unknown engine(s) {', '.join(sorted(unknown))}; one of {ALL_ENGINES}")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="scale-bench-"))
     if args.worker:
         print(json.dumps(run_one(args.worker[0], int(args.worker[1]), workdir)))
@@ -520,6 +630,13 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     from rich.table import Table
 
     console = Console()
+    procs = None
+    if args.memory_limit_mb is not None:
+        try:
+            procs = memory_cgroup(args.memory_limit_mb)
+        except MemoryLimitError as exc:
+            parser.error(str(exc))
+        console.print(f"each worker runs in a {args.memory_limit_mb:,} MiB memory cgroup")
     rows: list[dict[str, Any]] = []
     for n in [int(s) for s in args.sizes.split(",")]:
         for engine in args.engines.split(","):
@@ -529,35 +646,47 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                 rows.append({"engine": engine, "chunks": n, "error": reason})
                 continue
             console.print(f"[bold]{engine}[/] at {n:,} chunks…")
-            done = subprocess.run(
+            worker = subprocess.Popen(
                 [sys.executable, "-m", "knowledge.scale_bench", "--worker", engine, str(n),
                  "--workdir", str(workdir)],
-                capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                env={**os.environ, "PYTHONWARNINGS": "ignore"},
+                preexec_fn=None if procs is None else partial(_join, procs),
             )  # fmt: skip
-            if done.returncode != 0:
-                tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            (stdout, stderr), anon_mb = watch_anon_memory(worker)
+            if worker.returncode != 0:
+                tail = (stderr.strip().splitlines() or ["no output"])[-1]
+                if worker.returncode < 0:  # a signal: SIGKILL is the OOM killer at the limit
+                    tail = f"killed by signal {-worker.returncode}" + (
+                        " (over the memory limit?)" if procs is not None else ""
+                    )
                 console.print(f"  [red]failed[/]: {tail}")
                 rows.append({"engine": engine, "chunks": n, "error": tail})
                 continue
-            row = json.loads(done.stdout.strip().splitlines()[-1])
+            row = json.loads(stdout.strip().splitlines()[-1])
+            if anon_mb is not None:
+                row["peak_anon_mb"] = anon_mb
+            if args.memory_limit_mb is not None:
+                row["memory_limit_mb"] = args.memory_limit_mb
             rows.append(row)
             console.print(f"  {row}")
     table = Table(
         title="Embedded index cost curve (synthetic vectors; see knowledge/scale_bench.py)"
     )
     columns = ("engine", "chunks", "upsert/s", "build s", "start-up s", "p50 ms", "p95 ms",
-               "peak RSS MB", "of which index", "disk MB", "recall@10")  # fmt: skip
+               "peak RSS MB", "of which index", "anon MB", "disk MB", "recall@10")  # fmt: skip
     for c in columns:
         table.add_column(c, justify="right")
     for r in rows:
         if "error" in r:
-            table.add_row(r["engine"], f"{r['chunks']:,}", r["error"][:40], *[""] * 8)
+            table.add_row(r["engine"], f"{r['chunks']:,}", r["error"][:40], *[""] * 9)
             continue
         recall = r.get("recall_at_10_vs_exact")
         table.add_row(
             r["engine"], f"{r['chunks']:,}", f"{r['upsert_per_s']:,.0f}", f"{r['build_s']:.1f}",
             f"{r['startup_s']:.1f}", f"{r['query_ms_p50']:.1f}", f"{r['query_ms_p95']:.1f}",
-            f"{r['peak_rss_mb']:,.0f}", f"{r['index_rss_mb']:,.0f}", f"{r['disk_mb']:,.0f}",
+            f"{r['peak_rss_mb']:,.0f}", f"{r['index_rss_mb']:,.0f}",
+            f"{r['peak_anon_mb']:,.0f}" if "peak_anon_mb" in r else "–", f"{r['disk_mb']:,.0f}",
             "exact" if recall is None else f"{recall:.3f}",
         )  # fmt: skip
     console.print(table)
@@ -569,6 +698,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     console.print(f"wrote {args.out / 'scale_bench.json'} and {args.out / 'scale_bench.png'}")
     if not args.workdir:
         shutil.rmtree(workdir, ignore_errors=True)
+    if procs is not None:
+        procs.parent.rmdir()  # empty again: every worker has ended
     return rows
 
 

@@ -104,7 +104,7 @@ def _create_like(
     }
     target.create_collection(
         name,
-        vectors_config={key: plan.vector_params(params) for key, params in vectors.items()},
+        vectors_config={key: plan.vector_params(key, params) for key, params in vectors.items()},
         sparse_vectors_config=sparse or None,
         metadata=config.metadata,
         **({} if target_local else plan.collection_kwargs()),

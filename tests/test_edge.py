@@ -14,12 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from qdrant_client import models as qm
 from typer.testing import CliRunner
 
 from bot.cli import app
 from knowledge.base import KnowledgeBase
 from knowledge.edge import EdgeClient
-from knowledge.index import IndexLockedError
+from knowledge.index import DENSE, SENTENCES, IndexLockedError
 from tests.conftest import INTERNAL_QUESTION, KB, PUBLIC_QUESTION, make_settings
 
 runner = CliRunner()
@@ -120,6 +121,38 @@ def test_quantised_edge_index_answers_as_the_exact_one(tmp_path: Path, both: Bot
         kb.close()
     for ours, theirs in zip(quantised, exact, strict=True):
         assert [h[0] for h in ours] == [h[0] for h in theirs]
+
+
+def test_sentence_rescore_index_has_no_sentence_graph_and_answers_as_local_mode(
+    tmp_path: Path,
+) -> None:
+    """With ``sentence_rescore`` the sentence vectors only re-score candidates: Edge builds no
+    graph and no int8 copy of them (the largest part of a big index), and still returns what
+    local mode's exact MaxSim re-scoring returns, scores included."""
+    local = _ingest(tmp_path / "local", index_engine="local", sentence_rescore=True)
+    try:
+        expected = _results(local)
+    finally:
+        local.close()
+    kb = _ingest(
+        tmp_path / "edge", index_engine="edge", sentence_rescore=True, qdrant_quantization="int8"
+    )
+    try:
+        vectors = kb.client.get_collection(kb.settings.collection).config.params.vectors
+        assert isinstance(vectors, dict)
+        sentences, dense = vectors[SENTENCES], vectors[DENSE]
+        assert sentences.hnsw_config is not None and sentences.hnsw_config.m == 0
+        assert sentences.quantization_config is None
+        assert isinstance(dense.quantization_config, qm.ScalarQuantization)
+        assert dense.hnsw_config is None
+        got = _results(kb)
+    finally:
+        kb.close()
+    assert sum(len(hits) for hits in got) > 10
+    for ours, theirs in zip(got, expected, strict=True):
+        assert [h[0] for h in ours] == [h[0] for h in theirs]
+        for a, b in zip(ours, theirs, strict=True):
+            assert a[1:4] == pytest.approx(b[1:4], abs=1e-4)
 
 
 def test_index_migrates_between_engines_without_reembedding(

@@ -114,7 +114,10 @@ def test_the_server_layout_is_a_valid_create_collection_request(tmp_path: Path) 
     )
     # Qdrant's REST schema (extra fields forbidden): a misspelt parameter fails here.
     body = qm.CreateCollection(
-        vectors={DENSE: layout.vector_params(dense), SENTENCES: layout.vector_params(sentences)},
+        vectors={
+            DENSE: layout.vector_params(DENSE, dense),
+            SENTENCES: layout.vector_params(SENTENCES, sentences),
+        },
         **layout.collection_kwargs(),
     )
     assert (body.shard_number, body.replication_factor, body.write_consistency_factor) == (6, 2, 2)
@@ -122,10 +125,27 @@ def test_the_server_layout_is_a_valid_create_collection_request(tmp_path: Path) 
     assert isinstance(body.vectors, dict)
     assert all(v.on_disk for v in body.vectors.values())
     assert body.vectors[SENTENCES].multivector_config is not None
-    quantization = body.quantization_config
-    assert isinstance(quantization, qm.ScalarQuantization)
-    assert quantization.scalar.type == qm.ScalarType.INT8 and quantization.scalar.always_ram
-    assert ServerLayout().collection_kwargs()["quantization_config"] is None
+    for params in body.vectors.values():  # set per vector (see ServerLayout.vector_params)
+        quantization = params.quantization_config
+        assert isinstance(quantization, qm.ScalarQuantization)
+        assert quantization.scalar.type == qm.ScalarType.INT8 and quantization.scalar.always_ram
+        assert params.hnsw_config is None
+    assert ServerLayout().vector_params(DENSE, dense).quantization_config is None
+    # sentence_rescore: the sentence vectors only re-score candidates, so no graph, no copy.
+    rescoring = ServerLayout.from_settings(
+        make_settings(tmp_path, qdrant_quantization="int8", sentence_rescore=True)
+    )
+    plain = qm.CreateCollection(
+        vectors={
+            DENSE: rescoring.vector_params(DENSE, dense),
+            SENTENCES: rescoring.vector_params(SENTENCES, sentences),
+        }
+    )
+    assert isinstance(plain.vectors, dict)
+    assert isinstance(plain.vectors[DENSE].quantization_config, qm.ScalarQuantization)
+    no_graph = plain.vectors[SENTENCES]
+    assert no_graph.quantization_config is None
+    assert no_graph.hnsw_config is not None and no_graph.hnsw_config.m == 0
 
     with pytest.raises(ValidationError, match="exceeds qdrant_replicas"):
         make_settings(tmp_path, qdrant_replicas=1, qdrant_write_consistency=2)

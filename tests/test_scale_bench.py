@@ -4,13 +4,19 @@ benchmark compares like with like)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
+from typer.testing import CliRunner
 
+from bot.cli import app
 from knowledge import scale_bench as sb
 
 N = 400
+runner = CliRunner()
 
 
 def test_both_engines_report_every_figure(tmp_path: Path) -> None:
@@ -47,3 +53,51 @@ def test_exact_search_agrees_across_engines(tmp_path: Path) -> None:
         assert {audience[i] for i in local.query(*q) + edge.query(*q)} == {"public"}
     local.close()
     edge.close()
+
+
+def test_edge_rerank_reports_every_figure(tmp_path: Path) -> None:
+    """The design the README recommends at scale (sentence_rescore): no sentence graph or
+    int8 copy, and only public chunks come back."""
+    figures = sb.run_one("edge-rerank", N, tmp_path)
+    assert figures["engine"] == "edge-rerank" and figures["chunks"] == N
+    assert figures["query_ms_p50"] > 0 and 0.0 <= figures["recall_at_10_vs_exact"] <= 1.0
+
+
+def test_the_worker_anonymous_memory_is_sampled() -> None:
+    """A child that holds 200 MiB of anonymous memory for a second is seen doing so."""
+    code = (
+        "import time; b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(1)"
+    )
+    worker = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)  # fmt: skip
+    (_, err), peak = sb.watch_anon_memory(worker, every_s=0.05)
+    assert worker.returncode == 0, err
+    assert peak is not None and 200 <= peak < 400
+
+
+def test_memory_cgroup_writes_the_limit_for_either_cgroup_version(tmp_path: Path) -> None:
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cgroup.controllers").write_text("cpu memory\n")
+    procs = sb.memory_cgroup(6144, root=v2)
+    assert procs.name == "cgroup.procs" and procs.parent.parent == v2
+    assert (procs.parent / "memory.max").read_text() == str(6144 * 2**20)
+    v1 = tmp_path / "v1"
+    (v1 / "memory").mkdir(parents=True)
+    procs = sb.memory_cgroup(512, root=v1)
+    assert procs.parent.parent == v1 / "memory"
+    assert (procs.parent / "memory.limit_in_bytes").read_text() == str(512 * 2**20)
+
+
+def test_memory_cgroup_says_what_is_missing(tmp_path: Path) -> None:
+    with pytest.raises(sb.MemoryLimitError, match="needs Linux cgroups and root"):
+        sb.memory_cgroup(512, root=tmp_path / "no-such-cgroup-fs")
+
+
+def test_an_unknown_engine_is_refused(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["bench", "--scale", "--sizes", "10", "--engines", "edge,chroma", "--out", str(tmp_path)],
+    )
+    assert result.exit_code != 0
+    assert "unknown engine(s) chroma" in result.output
