@@ -833,6 +833,14 @@ def bench(
             "sentence_rescore)."
         ),
     ] = "local,edge",
+    memory_limit_mb: Annotated[
+        int | None,
+        typer.Option(
+            min=64,
+            help="With --scale: run each size in a memory cgroup of this many MiB (Linux, "
+            "root), page cache included, to show the engine fits in it.",
+        ),
+    ] = None,
     load: Annotated[
         bool,
         typer.Option(
@@ -880,7 +888,10 @@ def bench(
     if scale:
         from knowledge.scale_bench import main as scale_bench
 
-        scale_bench(["--sizes", sizes, "--engines", engines, "--out", str(out or Path("reports"))])
+        limit = [] if memory_limit_mb is None else ["--memory-limit-mb", str(memory_limit_mb)]
+        scale_bench(
+            ["--sizes", sizes, "--engines", engines, "--out", str(out or Path("reports")), *limit]
+        )
         return
     from bot.benchmark import run_benchmark
 

@@ -54,6 +54,27 @@ def test_an_earlier_versions_local_mode_index_works_and_doctor_says_how_to_move_
     assert f"index migrate --to {tmp_path} --engine edge" in found.fix
 
 
+def test_the_sentence_layout_and_sentence_rescore_are_checked_together(
+    ingested: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Built with a sentence graph: fine either way at sample size...
+    assert check_index(ingested.model_copy(update={"sentence_rescore": True})).status == "ok"
+    # ...but a large index searched sentence by sentence is worth a warning.
+    monkeypatch.setattr("bot.doctor.LARGE_INDEX", 2)
+    large = check_index(ingested)
+    assert large.status == "warn" and "every sentence vector" in large.detail
+    assert "SUPPORTBOT_SENTENCE_RESCORE=true" in large.fix and "index migrate" in large.fix
+    assert check_index(ingested.model_copy(update={"sentence_rescore": True})).status == "ok"
+    # Built for sentence_rescore (no sentence graph), then searched without it: a full scan.
+    engine = SupportEngine.from_settings(make_settings(tmp_path, sentence_rescore=True))
+    engine.kb.ingest([KB / "public"], audience="public", progress=False)
+    engine.close()
+    assert check_index(make_settings(tmp_path, sentence_rescore=True)).status == "ok"
+    off = check_index(make_settings(tmp_path))
+    assert off.status == "warn" and "no sentence graph" in off.detail
+    assert off.fix == "set SUPPORTBOT_SENTENCE_RESCORE=true"
+
+
 def test_missing_empty_and_mismatched_collections(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     missing = check_index(settings)
