@@ -841,6 +841,14 @@ def bench(
             "root), page cache included, to show the engine fits in it.",
         ),
     ] = None,
+    merge: Annotated[
+        bool,
+        typer.Option(
+            "--merge",
+            help="With --scale: keep the other engines' and sizes' rows already in the report "
+            "(and its plot).",
+        ),
+    ] = False,
     load: Annotated[
         bool,
         typer.Option(
@@ -888,9 +896,10 @@ def bench(
     if scale:
         from knowledge.scale_bench import main as scale_bench
 
-        limit = [] if memory_limit_mb is None else ["--memory-limit-mb", str(memory_limit_mb)]
+        extra = [] if memory_limit_mb is None else ["--memory-limit-mb", str(memory_limit_mb)]
+        extra += ["--merge"] if merge else []
         scale_bench(
-            ["--sizes", sizes, "--engines", engines, "--out", str(out or Path("reports")), *limit]
+            ["--sizes", sizes, "--engines", engines, "--out", str(out or Path("reports")), *extra]
         )
         return
     from bot.benchmark import run_benchmark

@@ -564,6 +564,15 @@ def run_one(engine_name: str, n: int, workdir: Path) -> dict[str, Any]:
     return figures
 
 
+def merge_rows(earlier: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``earlier`` report rows with those of ``new`` added, a new row replacing an earlier one
+    of the same engine and size; ordered by engine (as first seen), then size."""
+    merged = {(r["engine"], r["chunks"]): r for r in earlier}
+    merged.update({(r["engine"], r["chunks"]): r for r in new})
+    order = {e: i for i, e in enumerate(dict.fromkeys(r["engine"] for r in [*earlier, *new]))}
+    return sorted(merged.values(), key=lambda r: (order[r["engine"]], r["chunks"]))
+
+
 def _plot(rows: list[dict[str, Any]], out: Path) -> None:
     import matplotlib
 
@@ -616,6 +625,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         default=None,
         help="Run each worker in a memory cgroup of this size (Linux, root): proves a size runs "
         "in that much memory, page cache included (see memory_cgroup).",
+    )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="Keep the rows of other engines and sizes already in OUT/scale_bench.json (the "
+        "plot then shows them too), so that a long run at one size need not repeat the others.",
     )
     parser.add_argument("--worker", nargs=2, metavar=("ENGINE", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -691,7 +706,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         )  # fmt: skip
     console.print(table)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "scale_bench.json").write_text(json.dumps(rows, indent=2))
+    report = args.out / "scale_bench.json"
+    if args.merge and report.is_file():
+        rows = merge_rows(json.loads(report.read_text()), rows)
+    report.write_text(json.dumps(rows, indent=2))
     ok = [r for r in rows if "error" not in r]
     if ok:
         _plot(ok, args.out / "scale_bench.png")

@@ -101,3 +101,20 @@ def test_an_unknown_engine_is_refused(tmp_path: Path) -> None:
     )
     assert result.exit_code != 0
     assert "unknown engine(s) chroma" in result.output
+
+
+def test_a_run_merges_into_an_earlier_report() -> None:
+    earlier = [
+        {"engine": "edge", "chunks": 10, "query_ms_p50": 1.0},
+        {"engine": "edge-rerank", "chunks": 1000, "query_ms_p50": 9.0},
+    ]
+    new = [
+        {"engine": "edge-rerank", "chunks": 10, "query_ms_p50": 2.0},
+        {"engine": "edge", "chunks": 10, "query_ms_p50": 3.0},
+    ]
+    merged = sb.merge_rows(earlier, new)
+    assert [(r["engine"], r["chunks"], r["query_ms_p50"]) for r in merged] == [
+        ("edge", 10, 3.0),
+        ("edge-rerank", 10, 2.0),
+        ("edge-rerank", 1000, 9.0),
+    ]
