@@ -107,9 +107,9 @@ class ServerLayout:
         sentence_graph: the sentence vectors get an HNSW graph (and, with ``quantization``, an
             int8 copy) so that they can be searched on their own. ``False`` (the
             ``sentence_rescore`` setting): they only re-score the other lists' candidates by
-            MaxSim, so they get neither (``m = 0``, no quantisation): at 1M
-            chunks that is ~2.3 GB of int8 copies and the slowest graph to build that the
-            search would never use (README, "The embedded index at scale").
+            MaxSim, so they get neither (``m = 0``, no quantisation): at 1M chunks that is
+            2.3–3.1 GB of int8 copies (6–8 sentences per chunk × 384 B) and the slowest graph
+            to build, neither of which the search would use (README, "Sizing").
     """
 
     shards: int = 1
