@@ -830,7 +830,8 @@ def bench(
         typer.Option(
             help="With --scale: comma-separated engines: local (qdrant-client local mode), edge "
             "(Qdrant Edge, the product's three lists), edge-rerank (Qdrant Edge with "
-            "sentence_rescore)."
+            "sentence_rescore); an Edge engine may end in :float16 or :turbo8, its sentence "
+            "vectors' storage (edge-rerank:turbo8)."
         ),
     ] = "local,edge",
     memory_limit_mb: Annotated[

@@ -188,6 +188,16 @@ def _quantised(params: qm.VectorParams | None, collection: bool) -> bool:
     )
 
 
+_DATATYPES = {
+    qm.Datatype.FLOAT32: qe.VectorStorageDatatype.Float32,
+    qm.Datatype.FLOAT16: qe.VectorStorageDatatype.Float16,
+    qm.Datatype.UINT8: qe.VectorStorageDatatype.Uint8,
+    qm.Datatype.TURBO8: qe.VectorStorageDatatype.Turbo8,
+    qm.Datatype.TURBO16: qe.VectorStorageDatatype.Turbo16,
+}
+"""qdrant-client's vector datatypes and Edge's (Edge 0.9 has no ``turbo4``)."""
+
+
 class _Collection:
     """One open shard and its sidecar (vector parameters and metadata)."""
 
@@ -325,14 +335,19 @@ class EdgeClient:
         """Create a shard with these named vectors. A vector whose ``quantization_config`` is
         int8 scalar quantisation (the only kind :class:`~knowledge.index.ServerLayout` writes)
         gets an int8 copy, as does every vector when the collection's ``quantization_config``
-        is; one whose ``hnsw_config.m`` is 0 gets no graph. The cluster's ``shard_number``,
+        is; one whose ``hnsw_config.m`` is 0 gets no graph; ``datatype`` is the storage type
+        (float16, turbo8, …; see :data:`_DATATYPES`). The cluster's ``shard_number``,
         ``replication_factor`` and ``write_consistency_factor`` have no meaning in one process
         and are ignored.
 
         Raises:
-            ValueError: it exists already.
+            ValueError: it exists already, or a vector's ``datatype`` is one Edge lacks
+                (``turbo4``).
         """
         with self._guard:
+            for key, p in vectors_config.items():
+                if p.datatype is not None and p.datatype not in _DATATYPES:
+                    raise ValueError(f"Qdrant Edge cannot store vector {key!r} as {p.datatype}")
             if self.collection_exists(collection_name):
                 raise ValueError(f"Collection {collection_name} already exists")
             quant = qe.ScalarQuantizationConfig(
@@ -353,6 +368,7 @@ class EdgeClient:
                     if p.multivector_config is not None
                     else None,
                     quantization_config=quant if _quantised(p, collection_quantised) else None,
+                    datatype=_DATATYPES[p.datatype] if p.datatype is not None else None,
                     hnsw_config=qe.HnswIndexConfig(
                         m=0, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=FULL_SCAN_THRESHOLD
                     )

@@ -110,6 +110,10 @@ class ServerLayout:
             MaxSim, so they get neither (``m = 0``, no quantisation): at 1M chunks that is
             2.3–3.1 GB of int8 copies (6–8 sentences per chunk × 384 B) and the slowest graph
             to build, neither of which the search would use (README, "Sizing").
+        sentence_datatype: how the sentence vectors are stored (Qdrant's ``datatype``):
+            ``float32`` (1,536 B per 384-d vector), ``float16`` (768 B) or ``turbo8``
+            (TurboQuant 8-bit: a random rotation and 8-bit codes, 388 B; Qdrant 1.19+). The
+            sentence vectors are 6–8 per chunk, so they are most of an index's bytes.
     """
 
     shards: int = 1
@@ -118,6 +122,7 @@ class ServerLayout:
     on_disk: bool = False
     quantization: str = "none"
     sentence_graph: bool = True
+    sentence_datatype: str = "float32"
 
     @classmethod
     def from_settings(cls, settings: KnowledgeSettings) -> ServerLayout:
@@ -129,22 +134,26 @@ class ServerLayout:
             on_disk=settings.qdrant_on_disk,
             quantization=settings.qdrant_quantization,
             sentence_graph=not settings.sentence_rescore,
+            sentence_datatype=settings.sentence_datatype,
         )
 
     def vector_params(self, name: str, params: qm.VectorParams) -> qm.VectorParams:
         """The parameters vector ``name`` is created with: ``params`` (size, distance,
         multivector) stored on disk when :attr:`on_disk`, with an int8 copy when
         :attr:`quantization` is ``int8``; the sentence vectors get neither graph (``m = 0``)
-        nor copy unless :attr:`sentence_graph`. Quantisation is set per vector, not for the
-        collection, because Qdrant's create request cannot exempt one vector from the
-        collection's."""
+        nor copy unless :attr:`sentence_graph`, and are stored as :attr:`sentence_datatype`.
+        Quantisation is set per vector, not for the collection, because Qdrant's create
+        request cannot exempt one vector from the collection's."""
         update: dict[str, Any] = {
             "on_disk": True if self.on_disk else params.on_disk,
             "quantization_config": self.quantization_config(),
             "hnsw_config": None,
         }
-        if name == SENTENCES and not self.sentence_graph:
-            update.update(quantization_config=None, hnsw_config=qm.HnswConfigDiff(m=0))
+        if name == SENTENCES:
+            if not self.sentence_graph:
+                update.update(quantization_config=None, hnsw_config=qm.HnswConfigDiff(m=0))
+            if self.sentence_datatype != "float32":
+                update["datatype"] = qm.Datatype(self.sentence_datatype)
         return params.model_copy(update=update)
 
     def quantization_config(self) -> qm.ScalarQuantization | None:

@@ -26,6 +26,10 @@ Engines:
   dev sets measure instead; and that exact search reads every sentence vector, ~9 GB per query
   at 1M.)
 
+An Edge engine's name may end in ``:DATATYPE`` (``edge-rerank:turbo8``, ``edge:float16``): its
+sentence vectors are then stored as that Qdrant datatype (the ``sentence_datatype`` setting;
+see :data:`DATATYPES`), so that one run compares them.
+
 The corpus is synthetic but shaped like a real one: 384-d unit vectors clustered around 256
 topic centres, 3–9 sentence vectors per chunk near the chunk's vector, ~70 sparse terms per
 chunk drawn from a Zipf distribution over 30,000 term ids, and the payload a real chunk has
@@ -81,6 +85,26 @@ Python objects (1.9 GB of RSS per 10k chunks measured), so 100k would need ~19 G
 ENGINES = ("local", "edge")
 """The engines run by default."""
 ALL_ENGINES = ("local", "edge", "edge-rerank")
+DATATYPES = ("float32", "float16", "turbo8")
+"""Sentence-vector datatypes an Edge engine's name may end in (``edge-rerank:turbo8``)."""
+
+
+def parse_engine(spec: str) -> tuple[str, str]:
+    """``"edge-rerank:turbo8"`` → ``("edge-rerank", "turbo8")``; no suffix means float32.
+
+    Raises:
+        ValueError: an engine not in :data:`ALL_ENGINES`, a datatype not in :data:`DATATYPES`,
+            or a datatype on the ``local`` engine (local mode stores float32 only).
+    """
+    name, _, datatype = spec.partition(":")
+    if name not in ALL_ENGINES:
+        raise ValueError(f"unknown engine {name!r}; one of {', '.join(ALL_ENGINES)}")
+    if datatype and (name == "local" or datatype not in DATATYPES):
+        raise ValueError(
+            f"{spec!r}: an Edge engine's sentence datatype is one of {', '.join(DATATYPES)} "
+            "(local mode has none)"
+        )
+    return name, datatype or "float32"
 
 
 @dataclass(frozen=True)
@@ -377,6 +401,7 @@ class EdgeEngine:
 
     Args:
         path: the shard's folder.
+        sentence_datatype: how the sentence vectors are stored (:data:`DATATYPES`).
         sentence_graph: ``True`` (engine ``edge``): the sentence vectors get their own HNSW
             graph and their own prefetch, as the product's three lists are today. ``False``
             (engine ``edge-rerank``): no graph on them; the sentence list is the dense and
@@ -384,9 +409,12 @@ class EdgeEngine:
             whole collection.
     """
 
-    def __init__(self, path: Path, *, sentence_graph: bool = True) -> None:
+    def __init__(
+        self, path: Path, *, sentence_graph: bool = True, sentence_datatype: str = "float32"
+    ) -> None:
         self.path = path
         self.sentence_graph = sentence_graph
+        self.sentence_datatype = sentence_datatype
 
     def config(self) -> Any:
         import qdrant_edge as qe
@@ -402,8 +430,9 @@ class EdgeEngine:
                     distance=qe.Distance.Cosine,
                     on_disk=True,
                     multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim),
+                    datatype=getattr(qe.VectorStorageDatatype, self.sentence_datatype.title()),
                     # Re-scoring only (edge-rerank): no int8 copy and no graph (m = 0), as
-                    # knowledge.index.ServerLayout.sentence_params makes them.
+                    # knowledge.index.ServerLayout.vector_params makes them.
                     quantization_config=quant if self.sentence_graph else None,
                     hnsw_config=None
                     if self.sentence_graph
@@ -516,12 +545,14 @@ class EdgeEngine:
 
 
 def run_one(engine_name: str, n: int, workdir: Path) -> dict[str, Any]:
-    """Build, reopen and query one engine at size ``n``; the figures as a dict."""
-    path = workdir / f"{engine_name}-{n}"
+    """Build, reopen and query one engine (``edge-rerank:turbo8``: see :func:`parse_engine`)
+    at size ``n``; the figures as a dict."""
+    name, datatype = parse_engine(engine_name)
+    path = workdir / f"{engine_name.replace(':', '-')}-{n}"
     engine: LocalEngine | EdgeEngine = (
         LocalEngine(path)
-        if engine_name == "local"
-        else EdgeEngine(path, sentence_graph=engine_name == "edge")
+        if name == "local"
+        else EdgeEngine(path, sentence_graph=name == "edge", sentence_datatype=datatype)
     )
     sampler = QuerySampler(n)
     engine.create()
@@ -625,7 +656,7 @@ def _run_workers(
     rows: list[dict[str, Any]] = []
     for n in [int(s) for s in args.sizes.split(",")]:
         for engine in args.engines.split(","):
-            if engine == "local" and n > args.local_max:
+            if parse_engine(engine)[0] == "local" and n > args.local_max:
                 reason = f"skipped: above --local-max {args.local_max:,} (see LOCAL_MAX)"
                 console.print(f"[yellow]{engine} at {n:,} chunks {reason}[/]")
                 rows.append({"engine": engine, "chunks": n, "error": reason})
@@ -664,7 +695,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument(
         "--sizes", default="10000,30000,100000", help="Comma-separated chunk counts."
     )
-    parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument(
+        "--engines",
+        default=",".join(ENGINES),
+        help=f"Comma-separated: {', '.join(ALL_ENGINES)}; an Edge engine may end in :DATATYPE "
+        f"({', '.join(DATATYPES)}), its sentence vectors' storage.",
+    )
     parser.add_argument("--out", type=Path, default=Path("reports"))
     parser.add_argument("--workdir", type=Path, default=None, help="Where indexes are built.")
     parser.add_argument(
@@ -685,9 +721,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     )
     parser.add_argument("--worker", nargs=2, metavar=("ENGINE", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    unknown = set(args.engines.split(",")) - set(ALL_ENGINES)
-    if unknown:
-        parser.error(f"unknown engine(s) {', '.join(sorted(unknown))}; one of {ALL_ENGINES}")
+    for spec in args.engines.split(","):
+        try:
+            parse_engine(spec)
+        except ValueError as exc:
+            parser.error(str(exc))
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="scale-bench-"))
     if args.worker:
         print(json.dumps(run_one(args.worker[0], int(args.worker[1]), workdir)))

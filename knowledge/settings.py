@@ -126,6 +126,14 @@ class KnowledgeSettings(BaseSettings):
         "(a nested prefetch) instead of searching every sentence vector: its cost stops "
         "growing with the corpus (README, 'The embedded index at scale').",
     )
+    sentence_datatype: Literal["float32", "float16", "turbo8"] = Field(
+        default="float32",
+        description="How the sentence vectors are stored (Qdrant's vector datatype; Edge and a "
+        "server, local mode ignores it): float32; float16 (half the bytes); turbo8 (TurboQuant "
+        "8-bit, a rotation and 8-bit codes, 388 B per 384-d vector, a quarter; needs Qdrant "
+        "1.19+ on a server). Set before the index is built; see README, 'The embedded index "
+        "at scale'.",
+    )
     default_audience: Audience = Field(
         default="public", description="Audience tag of ingested sources unless set per source."
     )

@@ -155,6 +155,36 @@ def test_sentence_rescore_index_has_no_sentence_graph_and_answers_as_local_mode(
             assert a[1:4] == pytest.approx(b[1:4], abs=1e-4)
 
 
+def test_sentence_vectors_stored_as_turbo8_answer_as_float32(tmp_path: Path) -> None:
+    """``sentence_datatype = "turbo8"``: Edge stores the sentence vectors as TurboQuant 8-bit
+    codes (a quarter of the bytes) and the sample's questions get the same chunks, in the
+    same order, with sentence similarities within 0.01 of float32's."""
+    plain = _ingest(tmp_path / "f32", index_engine="edge", sentence_rescore=True)
+    try:
+        expected = _results(plain)
+    finally:
+        plain.close()
+    kb = _ingest(
+        tmp_path / "t8", index_engine="edge", sentence_rescore=True, sentence_datatype="turbo8"
+    )
+    try:
+        vectors = kb.client.get_collection(kb.settings.collection).config.params.vectors
+        assert isinstance(vectors, dict)
+        assert vectors[SENTENCES].datatype == qm.Datatype.TURBO8
+        assert vectors[DENSE].datatype is None
+        got = _results(kb)
+    finally:
+        kb.close()
+    codes = list((tmp_path / "t8").rglob("vector_storage-sentences/tq_vectors"))
+    assert codes, "no TurboQuant storage was written"
+    assert sum(len(hits) for hits in got) > 10
+    for ours, theirs in zip(got, expected, strict=True):
+        assert [h[0] for h in ours] == [h[0] for h in theirs]
+        for a, b in zip(ours, theirs, strict=True):
+            assert a[3] is not None and b[3] is not None
+            assert a[3] == pytest.approx(b[3], abs=0.01)
+
+
 def test_index_migrates_between_engines_without_reembedding(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

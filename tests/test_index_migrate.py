@@ -146,6 +146,17 @@ def test_the_server_layout_is_a_valid_create_collection_request(tmp_path: Path) 
     no_graph = plain.vectors[SENTENCES]
     assert no_graph.quantization_config is None
     assert no_graph.hnsw_config is not None and no_graph.hnsw_config.m == 0
+    assert no_graph.datatype is None and plain.vectors[DENSE].datatype is None
+    # sentence_datatype: only the sentence vectors (most of the bytes) change storage type.
+    turbo = ServerLayout.from_settings(make_settings(tmp_path, sentence_datatype="turbo8"))
+    request = qm.CreateCollection(
+        vectors={
+            DENSE: turbo.vector_params(DENSE, dense),
+            SENTENCES: turbo.vector_params(SENTENCES, sentences),
+        }
+    ).model_dump(mode="json", exclude_none=True)
+    assert request["vectors"][SENTENCES]["datatype"] == "turbo8"
+    assert "datatype" not in request["vectors"][DENSE]
 
     with pytest.raises(ValidationError, match="exceeds qdrant_replicas"):
         make_settings(tmp_path, qdrant_replicas=1, qdrant_write_consistency=2)

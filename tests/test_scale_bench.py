@@ -100,7 +100,41 @@ def test_an_unknown_engine_is_refused(tmp_path: Path) -> None:
         ["bench", "--scale", "--sizes", "10", "--engines", "edge,chroma", "--out", str(tmp_path)],
     )
     assert result.exit_code != 0
-    assert "unknown engine(s) chroma" in result.output
+    assert "unknown engine 'chroma'" in result.output
+    result = runner.invoke(
+        app, ["bench", "--scale", "--engines", "local:turbo8", "--out", str(tmp_path)]
+    )
+    assert result.exit_code != 0 and "local mode has none" in result.output
+
+
+def test_a_sentence_datatype_is_part_of_the_engine_name(tmp_path: Path) -> None:
+    """``edge-rerank:turbo8`` stores the sentence vectors as TurboQuant 8-bit codes (388 B
+    each instead of 1,536), and still finds what the float32 shard finds."""
+    assert sb.parse_engine("edge-rerank:turbo8") == ("edge-rerank", "turbo8")
+    assert sb.parse_engine("edge") == ("edge", "float32")
+    shards = {}
+    for datatype in ("float32", "turbo8"):
+        engine = sb.EdgeEngine(
+            tmp_path / datatype, sentence_graph=False, sentence_datatype=datatype
+        )
+        engine.create()
+        for batch in sb.corpus(N):
+            engine.upsert(batch)
+        engine.finish()
+        shards[datatype] = engine
+    storage = {
+        d: {p.parent.name for p in (tmp_path / d).rglob("vector_storage-sentences/*/config.json")}
+        for d in shards
+    }
+    assert "tq_vectors" in storage["turbo8"] and "tq_vectors" not in storage["float32"]
+    queries = sb.queries(N)[:40]
+    overlap = [
+        len(set(shards["float32"].query(*q)) & set(shards["turbo8"].query(*q))) / sb.LIMIT
+        for q in queries
+    ]
+    assert float(np.mean(overlap)) >= 0.9
+    row = sb.run_one("edge-rerank:turbo8", N, tmp_path)
+    assert row["engine"] == "edge-rerank:turbo8" and row["query_ms_p50"] > 0
 
 
 def test_a_run_merges_into_an_earlier_report() -> None:
